@@ -1,0 +1,1 @@
+"""Sub-commands of the ``symbreak`` command line, one module each (see ``cli.py``)."""
