@@ -213,10 +213,13 @@ class EmpiricalData(DataModel):
     """Finite data {y_j} with weights w_j (uniform by default): p_t is a mixture of N(alpha y_j, sigma^2 I).
 
     The posterior over points is softmax_j(log w_j + (alpha x.y_j - alpha^2 |y_j|^2 / 2) / sigma^2).
-    It is computed in chunks of ``chunk_size`` points with a running log-sum-exp, so memory is
-    O(B chunk + B d) (plus B d^2 for the covariance), never O(B N d). Points keep their dtype;
-    each chunk is promoted to float64.
+    It is computed in chunks of at most ``chunk_size`` points with a running log-sum-exp, so memory is
+    O(B chunk + B d) (plus B d^2 for the covariance), never O(B N d); chunks shrink so that the
+    B x chunk logits and a chunk promoted to float64 stay near ``CHUNK_BYTES``. Points keep their
+    dtype; each chunk is promoted to float64 (a view, not a copy, when they are float64 already).
     """
+
+    CHUNK_BYTES = 1 << 22
 
     def __init__(self, y: ArrayLike, weights: ArrayLike | None = None, chunk_size: int = 8192):
         y = np.asarray(y)
@@ -238,9 +241,12 @@ class EmpiricalData(DataModel):
         self._log_w = (np.full(n, -math.log(n)) if weights is None
                        else np.log(probability_weights("weights", weights, n)))
 
-    def _chunks(self):
-        for start in range(0, self.n_points, self.chunk_size):
-            yield slice(start, min(start + self.chunk_size, self.n_points))
+    def _chunks(self, batch: int = 1):
+        """Slices of points for a scan over ``batch`` queries."""
+        per_point = 8 * max(batch, 0 if self.y.dtype == np.float64 else self.dim)
+        rows = min(self.chunk_size, max(256, self.CHUNK_BYTES // max(per_point, 1)))
+        for start in range(0, self.n_points, rows):
+            yield slice(start, min(start + rows, self.n_points))
 
     def _chunk(self, sl: slice) -> Array:
         return np.asarray(self.y[sl], dtype=np.float64)
@@ -253,30 +259,40 @@ class EmpiricalData(DataModel):
     @property
     def cov(self) -> Array:
         w, mu = np.exp(self._log_w), self.mean
-        second = sum((self._chunk(sl).T * w[sl]) @ self._chunk(sl) for sl in self._chunks())
+        second = np.zeros((self.dim, self.dim))
+        for sl in self._chunks():
+            yc = self._chunk(sl)
+            second += (yc.T * w[sl]) @ yc
         return second - np.outer(mu, mu)
 
-    def _logits(self, x: Array, sl: slice, alpha: float, sigma2: float) -> tuple[Array, Array]:
-        yc = self._chunk(sl)
-        logits = self._log_w[sl] + (alpha * (x @ yc.T) - 0.5 * alpha * alpha * self._y_norm2[sl]) / sigma2
-        return logits, yc
-
     def _scan(self, x: Array, alpha: float, sigma2: float, want_cov: bool):
-        """One pass over the points with a running max: (log-normaliser, sum w y, sum w y y^T)."""
+        """One pass over the points with a running max: (log-normaliser, sum w y, sum w y y^T).
+
+        logits_j = (log w_j - alpha^2 |y_j|^2 / (2 sigma^2)) + (alpha / sigma^2) x.y_j: one GEMM for the
+        logits and one for the weighted sum per chunk; everything else is done in place.
+        """
         b, d = x.shape
+        x_scaled = x * (alpha / sigma2)
+        bias = self._log_w - (0.5 * alpha * alpha / sigma2) * self._y_norm2
         m = np.full(b, -np.inf)
         s = np.zeros(b)
         first = np.zeros((b, d))
         second = np.zeros((b, d, d)) if want_cov else None
-        for sl in self._chunks():
-            logits, yc = self._logits(x, sl, alpha, sigma2)
-            m_new = np.maximum(m, logits.max(axis=1))
+        for sl in self._chunks(b):
+            yc = self._chunk(sl)
+            p = x_scaled @ yc.T
+            p += bias[sl]
+            m_new = np.maximum(m, p.max(axis=1))
             scale = np.exp(m - m_new)
-            p = np.exp(logits - m_new[:, None])
-            s = s * scale + p.sum(axis=1)
-            first = first * scale[:, None] + p @ yc
+            p -= m_new[:, None]
+            np.exp(p, out=p)
+            s *= scale
+            s += p.sum(axis=1)
+            first *= scale[:, None]
+            first += p @ yc
             if want_cov:
-                second = second * scale[:, None, None] + np.einsum("bn,ni,nj->bij", p, yc, yc, optimize=True)
+                second *= scale[:, None, None]
+                second += np.einsum("bn,ni,nj->bij", p, yc, yc, optimize=True)
             m = m_new
         return m + np.log(s), first / s[:, None], None if second is None else second / s[:, None, None]
 

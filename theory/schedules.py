@@ -150,6 +150,7 @@ class VPLinear(VPSchedule):
 
     def __post_init__(self) -> None:
         positive("beta_min", self.beta_min)
+        positive("beta_max", self.beta_max)
         positive("T", self.T)
         if not float(self.beta_max) > float(self.beta_min):
             raise ValueError(f"beta_max: must be > beta_min = {self.beta_min}, got {self.beta_max}")
@@ -282,6 +283,7 @@ class VE(Schedule):
 
     def __post_init__(self) -> None:
         positive("sigma_min", self.sigma_min)
+        positive("sigma_max", self.sigma_max)
         positive("T", self.T)
         if not float(self.sigma_max) > float(self.sigma_min):
             raise ValueError(f"sigma_max: must be > sigma_min = {self.sigma_min}, got {self.sigma_max}")
