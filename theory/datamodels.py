@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -256,20 +257,27 @@ class EmpiricalData(DataModel):
         w = np.exp(self._log_w)
         return sum(w[sl] @ self._chunk(sl) for sl in self._chunks())
 
+    @cached_property
+    def _centre(self) -> Array:
+        return self.mean
+
     @property
     def cov(self) -> Array:
-        w, mu = np.exp(self._log_w), self.mean
-        second = np.zeros((self.dim, self.dim))
+        """sum_j w_j (y_j - mu)(y_j - mu)^T, accumulated about the mean (no E[yy^T] - mu mu^T cancellation)."""
+        w = np.exp(self._log_w)
+        cov = np.zeros((self.dim, self.dim))
         for sl in self._chunks():
-            yc = self._chunk(sl)
-            second += (yc.T * w[sl]) @ yc
-        return second - np.outer(mu, mu)
+            yc = self._chunk(sl) - self._centre
+            cov += (yc.T * w[sl]) @ yc
+        return cov
 
     def _scan(self, x: Array, alpha: float, sigma2: float, want_cov: bool):
-        """One pass over the points with a running max: (log-normaliser, sum w y, sum w y y^T).
+        """One pass over the points with a running max: (log-normaliser, E[y | x], E[(y - mu)(y - mu)^T | x]).
 
         logits_j = (log w_j - alpha^2 |y_j|^2 / (2 sigma^2)) + (alpha / sigma^2) x.y_j: one GEMM for the
-        logits and one for the weighted sum per chunk; everything else is done in place.
+        logits and one for the weighted sum per chunk; everything else is done in place. The second
+        moment is taken about the data mean mu (Cov[y | x] does not depend on the shift) and costs one
+        d x n x d GEMM per query point.
         """
         b, d = x.shape
         x_scaled = x * (alpha / sigma2)
@@ -292,7 +300,9 @@ class EmpiricalData(DataModel):
             first += p @ yc
             if want_cov:
                 second *= scale[:, None, None]
-                second += np.einsum("bn,ni,nj->bij", p, yc, yc, optimize=True)
+                centred = yc - self._centre
+                for i in range(b):
+                    second[i] += (centred.T * p[i]) @ centred
             m = m_new
         return m + np.log(s), first / s[:, None], None if second is None else second / s[:, None, None]
 
@@ -300,7 +310,8 @@ class EmpiricalData(DataModel):
         _, mean, second = self._scan(x, alpha, sigma2, want_cov)
         if not want_cov:
             return Posterior(mean)
-        return Posterior(mean, second - mean[:, :, None] * mean[:, None, :])
+        shift = mean - self._centre
+        return Posterior(mean, second - shift[:, :, None] * shift[:, None, :])
 
     def _log_prob(self, x: Array, alpha: float, sigma2: float) -> Array:
         log_norm = self._scan(x, alpha, sigma2, False)[0]
