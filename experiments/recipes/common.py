@@ -1,0 +1,370 @@
+"""The figure framework: a registry of numbered recipes, the context they run in, a recorder that keeps
+every plotted number, the critical-time markers shared by every figure, and deterministic saving.
+
+A recipe is a function ``make(ctx: FigureContext) -> FigureOutput`` registered under a number and a slug
+with :func:`recipe`. It draws through a :class:`Recorder`, so the tidy table saved as the figure's CSV
+holds exactly the numbers that were drawn (one row per drawn point, marker or table cell). Saving writes,
+all or nothing, ``NN_slug.png`` (raster, dpi from the style), ``NN_slug.pdf`` (vector, TrueType fonts
+embedded), ``NN_slug.csv`` and ``NN_slug.json`` (caption, summary numbers, resolved configuration and
+library versions). Nothing time-dependent is written: the same seed and library versions give
+byte-identical PDF/CSV/JSON and pixel-identical PNG files.
+
+Conventions every figure follows: one style file (``experiments/data/symbreak.mplstyle``); axis labels
+from :data:`AXIS_LABELS` (the README notation); time axes run in generation order (t decreasing from
+left to right, alpha and logsnr increasing); critical times drawn by :func:`mark_critical` (a vertical
+line, one colour per kind: t_c always vermillion; dashed when exact, dotted for an approximation).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import pkgutil
+import platform
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+STYLE_FILE = "symbreak.mplstyle"
+FILE_KINDS = ("png", "pdf", "csv", "json")
+VERSIONED_PACKAGES = ("symbreak", "numpy", "scipy", "pandas", "matplotlib", "torch")
+
+# Axis labels in the README notation, keyed by the variable name recorded in the CSV.
+AXIS_LABELS: dict[str, str] = {
+    "t": r"time $t$ (generation $\rightarrow$)",
+    "alpha": r"$\alpha$",
+    "logsnr": r"logsnr $= \log(\alpha^2/\sigma^2)$",
+    "tau": r"$\tau = -\log\alpha$",
+    "x": r"$x$",
+    "x*": r"fixed point $x^*$",
+    "u": r"$u(x, t) - u(0, t)$",
+    "u_xx(0)/beta": r"$\partial_x^2 u(0, t)\,/\,\beta$",
+    "margin": r"margin $\lambda_{\max}(J)/\beta$",
+    "eig(J)/beta": r"eigenvalues of $J/\beta$",
+    "a": r"arc angle $a$, $x = \cos a\,x_1 + \sin a\,x_2$",
+    "u_arc": r"$u(x(a), t) - u(x_1, t)$",
+    "phi": r"cloning probability $\varphi$",
+    "projection": r"projection $\langle x_t - \alpha\mu, e\rangle$",
+    "count": "number of trajectories",
+}
+
+# Critical-time markers: one colour per kind, the same in every figure (Okabe-Ito palette).
+CRITICAL_COLOURS: dict[str, str] = {
+    "t_c": "#D55E00",         # critical time: the centre loses stability (vermillion)
+    "t_s": "#0072B2",         # speciation (blue)
+    "t_h": "#CC79A7",         # Hessian of log p_t changes sign (reddish purple)
+    "t_collapse": "#009E73",  # collapse (bluish green)
+    "elbow": "#000000",       # elbow of a late-start curve (black)
+    "event": "#7F7F7F",       # other events: folds, closest approaches, successive bifurcations (grey)
+}
+EVENT_MARKERS: dict[str, str] = {"crossing": "o", "closest-approach": "v", "fold": "X"}
+STABILITY_STYLE: dict[bool, str] = {True: "-", False: "--"}  # stable branches solid, unstable dashed
+
+
+def mark_critical(ax, value: float, kind: str = "t_c", label: str | None = None, *, approx: bool = False,
+                  axis: str = "x"):
+    """Draw a critical time as a vertical line (``axis='y'``: horizontal) in the colour of ``kind``
+    (:data:`CRITICAL_COLOURS`), dashed when exact and dotted for an approximation; ``label`` goes to the
+    legend. Returns the line."""
+    if kind not in CRITICAL_COLOURS:
+        raise ValueError(f"kind: unknown marker kind {kind!r}; accepted: {', '.join(CRITICAL_COLOURS)}")
+    style = {"color": CRITICAL_COLOURS[kind], "linestyle": ":" if approx else "--", "linewidth": 1.2,
+             "label": label, "zorder": 1.5}
+    return ax.axvline(value, **style) if axis == "x" else ax.axhline(value, **style)
+
+
+# ---------------------------------------------------------------------------------------------
+# the recorder: draw and keep the numbers
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Panel:
+    letter: str
+    x_var: str
+    y_var: str
+
+
+class Recorder:
+    """Draws on matplotlib axes and records every drawn number in one tidy table.
+
+    Columns: ``panel`` (letter), ``element`` (line, points, arrows, marker, image, table), ``series``, ``x_var``,
+    ``x``, ``y_var``, ``y``, then any extra columns a recipe passes (``columns=``). Register each axes
+    first with :meth:`axes`, which also labels it from :data:`AXIS_LABELS`.
+    """
+
+    def __init__(self) -> None:
+        self._panels: dict[int, _Panel] = {}
+        self._rows: list[dict[str, np.ndarray]] = []
+        self._integer_columns: set[str] = set()
+
+    def axes(self, ax, letter: str, x: str, y: str, title: str | None = None) -> None:
+        """Register ``ax`` as panel ``letter`` plotting variable ``y`` against ``x`` and label it."""
+        self._panels[id(ax)] = _Panel(letter, x, y)
+        ax.set_xlabel(AXIS_LABELS.get(x, x))
+        ax.set_ylabel(AXIS_LABELS.get(y, y))
+        ax.set_title(f"({letter}) {title}" if title else f"({letter})", loc="left")
+
+    def _panel(self, ax) -> _Panel:
+        if id(ax) not in self._panels:
+            raise ValueError("ax: register the axes with Recorder.axes before drawing on it")
+        return self._panels[id(ax)]
+
+    def _record(self, ax, element: str, series: str, x: ArrayLike, y: ArrayLike,
+                columns: dict[str, Any] | None = None) -> None:
+        p = self._panel(ax)
+        x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+        y = np.broadcast_to(np.asarray(y, dtype=np.float64), x.shape)
+        n = x.size
+        row = {"panel": np.full(n, p.letter, dtype=object), "element": np.full(n, element, dtype=object),
+               "series": np.full(n, series, dtype=object), "x_var": np.full(n, p.x_var, dtype=object),
+               "x": x, "y_var": np.full(n, p.y_var, dtype=object), "y": y.copy()}
+        for key, value in (columns or {}).items():
+            value = np.asarray(value)
+            if np.issubdtype(value.dtype, np.integer):
+                self._integer_columns.add(key)
+            row[key] = np.broadcast_to(value, (n,)).copy()
+        self._rows.append(row)
+
+    def line(self, ax, series: str, x: ArrayLike, y: ArrayLike, *, columns: dict[str, Any] | None = None,
+             legend: bool = True, **style):
+        """``ax.plot(x, y)`` labelled ``series`` (in the legend unless ``legend=False``)."""
+        self._record(ax, "line", series, x, y, columns)
+        return ax.plot(x, y, label=series if legend else None, **style)
+
+    def points(self, ax, series: str, x: ArrayLike, y: ArrayLike, *, columns: dict[str, Any] | None = None,
+               legend: bool = True, **style):
+        """``ax.scatter(x, y)`` labelled ``series``."""
+        self._record(ax, "points", series, x, y, columns)
+        return ax.scatter(x, y, label=series if legend else None, **style)
+
+    def arrows(self, ax, series: str, x: ArrayLike, y: ArrayLike, u: ArrayLike, v: ArrayLike,
+               *, columns: dict[str, Any] | None = None, **style):
+        """``ax.quiver(x, y, u, v)`` with u, v in data units (``angles='xy'``)."""
+        self._record(ax, "arrows", series, x, y, {"u": u, "v": v, **(columns or {})})
+        return ax.quiver(x, y, u, v, angles="xy", scale_units="xy", scale=1.0, **style)
+
+    def mark(self, ax, value: float, kind: str = "t_c", label: str | None = None, *, approx: bool = False,
+             axis: str = "x", columns: dict[str, Any] | None = None):
+        """:func:`mark_critical` on ``ax`` at x = ``value`` (``axis='y'``: at y = ``value``), recorded with
+        its kind and method."""
+        x, y = ([value], [np.nan]) if axis == "x" else ([np.nan], [value])
+        self._record(ax, "marker", label or kind, x, y,
+                     {"kind": kind, "method": "approximate" if approx else "exact", **(columns or {})})
+        return mark_critical(ax, value, kind, label, approx=approx, axis=axis)
+
+    def events(self, ax, kind: str, x: ArrayLike, y: ArrayLike, label: str | None = None, **style):
+        """Events on a curve (crossing, closest-approach, fold) as points with :data:`EVENT_MARKERS`."""
+        style = {"marker": EVENT_MARKERS[kind], "color": CRITICAL_COLOURS["event"], "s": 28, "zorder": 4,
+                 "edgecolors": "white", "linewidths": 0.5, **style}
+        self._record(ax, "points", label or kind, x, y, {"kind": kind})
+        return ax.scatter(x, y, label=label, **style)
+
+    def image(self, ax, series: str, values: ArrayLike, **style):
+        """``ax.imshow(values)`` of a 2-D array; recorded as x = column, y = row and a ``value`` column."""
+        values = np.asarray(values, dtype=np.float64)
+        rows, cols = np.indices(values.shape)
+        self._record(ax, "image", series, cols.ravel(), rows.ravel(), {"value": values.ravel()})
+        return ax.imshow(values, **style)
+
+    def table(self, ax, series: str, rows: list[dict[str, Any]]) -> None:
+        """Record numbers shown as text (a table or an annotation) as rows of extra columns."""
+        for row in rows:
+            self._record(ax, "table", series, [np.nan], [np.nan], row)
+
+    def frame(self):
+        """The tidy table, rows in drawing order."""
+        import pandas as pd
+
+        if not self._rows:
+            raise ValueError("Recorder: nothing was drawn")
+        frame = pd.concat([pd.DataFrame(r) for r in self._rows], ignore_index=True)
+        for key in sorted(self._integer_columns):  # integers stay integers beside gaps (not 3.0)
+            column = pd.to_numeric(frame[key])
+            if (column.dropna() % 1 == 0).all():
+                frame[key] = column.astype("Int64")
+        return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# recipes, their context and output
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FigureContext:
+    """Where and how a figure set is made: output folder, quick mode (fewer points, fewer samples),
+    torch device for trained networks, base seed, and the trained-model cache folder shared by every
+    figure (None: the training module's default, $SYMBREAK_CACHE or ~/.cache/symbreak)."""
+
+    out_dir: Path
+    quick: bool = False
+    device: str = "auto"
+    seed: int = 0
+    cache_dir: Path | None = None
+
+    def choose(self, full: Any, quick: Any) -> Any:
+        """``quick`` in quick mode, ``full`` otherwise."""
+        return quick if self.quick else full
+
+    def config(self) -> dict:
+        return {"quick": self.quick, "device": self.device, "seed": self.seed,
+                "cache_dir": None if self.cache_dir is None else str(self.cache_dir)}
+
+
+@dataclass
+class FigureOutput:
+    """What a recipe returns: the matplotlib figure, the tidy table it plotted (from its
+    :class:`Recorder`), the numbers that matter, a one-paragraph caption and the resolved configuration."""
+
+    figure: Any
+    data: Any
+    summary: dict
+    caption: str
+    config: dict
+
+
+@dataclass(frozen=True)
+class FigureRecipe:
+    """A numbered figure: ``make(ctx)`` builds it; files are named ``NN_slug.*``."""
+
+    number: int
+    slug: str
+    title: str
+    make: Callable[[FigureContext], FigureOutput] = field(repr=False)
+
+    @property
+    def stem(self) -> str:
+        return f"{self.number:02d}_{self.slug}"
+
+    def paths(self, out_dir: Path) -> dict[str, Path]:
+        return {kind: Path(out_dir) / f"{self.stem}.{kind}" for kind in FILE_KINDS}
+
+
+FIGURES: dict[int, FigureRecipe] = {}
+
+
+def recipe(number: int, slug: str, title: str) -> Callable[[Callable], Callable]:
+    """Decorator registering ``make`` as figure ``number`` in :data:`FIGURES`."""
+
+    def register(make: Callable[[FigureContext], FigureOutput]) -> Callable:
+        if number in FIGURES and FIGURES[number].make is not make:
+            raise ValueError(f"number: figure {number} is already registered as {FIGURES[number].slug!r}")
+        FIGURES[number] = FigureRecipe(number, slug, title, make)
+        return make
+
+    return register
+
+
+def load_recipes() -> dict[int, FigureRecipe]:
+    """Import every recipe module of this package and return the registry, sorted by number."""
+    from . import __name__ as package, __path__ as path
+
+    for info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        if info.name != "common":
+            importlib.import_module(f"{package}.{info.name}")
+    return dict(sorted(FIGURES.items()))
+
+
+def select_figures(only: str | None, available: Sequence[int]) -> list[int]:
+    """Figure numbers from ``--only`` ('1,2,11' or ranges '1-3'); all of ``available`` when None."""
+    accepted = ", ".join(map(str, available))
+    if only is None:
+        return list(available)
+    chosen: list[int] = []
+    for item in only.replace(" ", "").split(","):
+        head, sep, tail = item.partition("-")
+        try:
+            numbers = range(int(head), int(tail) + 1) if sep else [int(item)]
+        except ValueError:
+            raise ValueError(f"--only: {item!r} is not a figure number; accepted: {accepted}") from None
+        chosen += [n for n in numbers if n not in chosen]
+    unknown = ", ".join(str(n) for n in chosen if n not in available)
+    if unknown or not chosen:
+        raise ValueError(f"--only: unknown figure number(s) {unknown or repr(only)}; accepted: {accepted}")
+    return sorted(chosen)
+
+
+# ---------------------------------------------------------------------------------------------
+# style, layout and deterministic saving
+# ---------------------------------------------------------------------------------------------
+def style_path() -> Path:
+    return Path(str(files("symbreak.experiments") / "data" / STYLE_FILE))
+
+
+@contextmanager
+def figure_environment() -> Iterator[None]:
+    """The figure style, and single-threaded BLAS: the theory works on many small matrices (d <= 64),
+    for which threaded BLAS on a shared machine is an order of magnitude slower."""
+    import matplotlib.style
+    from threadpoolctl import threadpool_limits
+
+    with matplotlib.style.context(style_path()), threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def new_figure(nrows: int, ncols: int, width: float, height: float, **subplot_kw):
+    """A pyplot-free figure (no global state) with constrained layout and an (nrows, ncols) axes array."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **subplot_kw)
+    return fig, axes
+
+
+def invert_time_axis(ax, T: float) -> None:
+    """t from T (left) to 0 (right): generation runs left to right."""
+    ax.set_xlim(T, 0.0)
+
+
+def versions() -> dict[str, str | None]:
+    """Python and library versions (pixel identity holds for the same versions)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+@dataclass(frozen=True)
+class SavedFigure:
+    number: int
+    stem: str
+    paths: dict[str, Path]
+    summary: dict
+    caption: str
+    seconds: float
+
+
+def _write(recipe_: FigureRecipe, output: FigureOutput, ctx: FigureContext, folder: Path) -> None:
+    """The four files of one figure into ``folder``, with no time stamps or run-dependent content."""
+    from symbreak.analysis.io import dumps
+
+    paths = recipe_.paths(folder)
+    output.figure.savefig(paths["png"], format="png", metadata={"Software": None})
+    output.figure.savefig(paths["pdf"], format="pdf", metadata={"CreationDate": None, "ModDate": None})
+    output.data.to_csv(paths["csv"], index=False, lineterminator="\n")
+    sidecar = {"figure": recipe_.number, "slug": recipe_.slug, "title": recipe_.title,
+               "caption": output.caption, "summary": output.summary,
+               "config": {**ctx.config(), **output.config, "style": STYLE_FILE},
+               "files": {kind: p.name for kind, p in paths.items()},
+               "csv_columns": list(map(str, output.data.columns)), "versions": versions()}
+    paths["json"].write_text(dumps(sidecar) + "\n")
+
+
+def make_figure(recipe_: FigureRecipe, ctx: FigureContext) -> SavedFigure:
+    """Build one figure and save its four files into ``ctx.out_dir``, all or nothing."""
+    import time
+
+    from symbreak.analysis.io import staged_dir
+
+    start = time.perf_counter()
+    with figure_environment():
+        output = recipe_.make(ctx)
+        with staged_dir(ctx.out_dir) as tmp:
+            _write(recipe_, output, ctx, tmp)
+    return SavedFigure(recipe_.number, recipe_.stem, recipe_.paths(ctx.out_dir), output.summary, output.caption,
+                       time.perf_counter() - start)
