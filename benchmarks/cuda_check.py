@@ -1,0 +1,142 @@
+"""Run the torch paths on a CUDA device and compare them with the CPU; prints one summary table.
+
+    python benchmarks/cuda_check.py                 # on a machine with a GPU
+    python benchmarks/cuda_check.py --device cpu --image-size 16   # a quick dry run of the same code
+
+Checks (each prints its wall time and a number that must be small, or "ok"):
+1. training: a tiny MLP for a few hundred steps on the device (two deltas), loss finite and falling;
+2. samplers: every sampler with the exact two-delta denoiser from the same seeds on the device and
+   on the CPU (same per-sample noise: it is drawn on the CPU), max |x_device - x_cpu|; and with the
+   trained network on the device, all samples finite;
+3. measurement on the exact denoiser (torch port, float64): the central branch of a 2-D mixture
+   followed on the device and on the CPU, |t_c difference|;
+4. a 64x64x3 U-Net (random weights, float32) on the device: top-2 eigenvalues of sym(J)/beta by
+   matrix-free Lanczos (d = 12288: no dense reference), checked by their residual bound
+   |A q - theta q| / max(1, |theta|) < 1e-2, with the peak device memory; and three damped
+   Newton-Krylov steps towards the drift's fixed point from a random state (the residual
+   max|b|/beta must fall; a random network's drift need not have a fixed point nearby).
+Without a CUDA device (and without --device cpu) it prints "no CUDA device" and exits 0.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from symbreak.analysis.datasets import load_dataset
+from symbreak.experiments.denoisers import ExactDenoiser, NetworkDenoiser
+from symbreak.experiments.measure import (LearnedDrift, TorchExactDenoiser, follow_central_branch, lanczos,
+                                          newton_fixed_point)
+from symbreak.experiments.networks import UNetConfig, build_network
+from symbreak.experiments.samplers import SAMPLERS, uniform_grid
+from symbreak.experiments.seeds import per_sample_noise
+from symbreak.experiments.training import default_train_config, load_or_train_model
+from symbreak.theory import GaussianMixture, VPLinear
+
+SCHEDULE = VPLinear()
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def check_training(device: torch.device, steps: int, cache: str) -> tuple[dict, NetworkDenoiser]:
+    data = load_dataset("two-deltas")
+    config = replace(default_train_config(data), steps=steps)
+    trained, seconds = timed(lambda: load_or_train_model(data, SCHEDULE, config, device=str(device), retrain=True,
+                                                         cache_dir=cache))
+    ok = math.isfinite(trained.final_loss) and trained.final_loss < 1.0
+    return {"check": "train MLP (two deltas)", "seconds": seconds, "value": trained.final_loss,
+            "what": f"final loss after {steps} steps", "ok": ok}, trained.denoiser
+
+
+def check_samplers(device: torch.device, network: NetworkDenoiser, n: int = 256, n_steps: int = 50) -> list[dict]:
+    exact = ExactDenoiser(load_dataset("two-deltas").model, SCHEDULE)
+    seeds = list(range(n))
+    grid = uniform_grid(SCHEDULE, SCHEDULE.T, n_steps)
+    rows = []
+    for name, sampler in SAMPLERS.items():
+        opts = {"eta": 1.0} if name == "ddim" else {}
+        x0 = per_sample_noise(seeds, (1,))
+        (on_dev, seconds) = timed(lambda: sampler(exact, x0.to(device), grid, seeds=seeds, **opts).x)
+        on_cpu = sampler(exact, x0, grid, seeds=seeds, **opts).x
+        diff = float((on_dev.cpu() - on_cpu).abs().max())
+        net = sampler(network, x0.to(device), grid, seeds=seeds, **opts).x
+        rows.append({"check": f"sampler {name}", "seconds": seconds, "value": diff,
+                     "what": "max |x_device - x_cpu| (exact denoiser)",
+                     "ok": diff < 1e-8 and bool(torch.isfinite(net).all())})
+    return rows
+
+
+def check_branch(device: torch.device) -> dict:
+    model = GaussianMixture([0.25] * 4, [[1, 0], [0, 1], [-1, 0], [0, -1]], [0.01 * np.eye(2)] * 4)
+    kw = {"n_points": 21, "t_range": (0.1, 1.0), "k": 2}
+    on_dev, seconds = timed(lambda: follow_central_branch(TorchExactDenoiser(model, SCHEDULE, device=device), **kw))
+    on_cpu = follow_central_branch(TorchExactDenoiser(model, SCHEDULE), **kw)
+    diff = abs(on_dev.t_c - on_cpu.t_c)
+    return {"check": "central branch (exact, torch)", "seconds": seconds, "value": diff,
+            "what": "|t_c device - t_c cpu|", "ok": diff < 1e-10}
+
+
+def check_unet(device: torch.device, size: int, max_iter: int) -> list[dict]:
+    torch.manual_seed(0)
+    levels = (1, 2, 2, 2) if size >= 32 else (1, 2)
+    net = build_network(UNetConfig((3, size, size), base_channels=32, channel_mult=levels))
+    torch.nn.init.normal_(net.conv_out.weight, std=0.02)
+    denoiser = NetworkDenoiser(net.to(device).eval().requires_grad_(False), SCHEDULE, (3, size, size))
+    drift_t = LearnedDrift(denoiser, 0.3)
+    x = torch.randn(drift_t.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    res, seconds = timed(lambda: lanczos(drift_t.sym_matvec(drift_t.linearise(x)), drift_t.dim, k=2,
+                                         max_iter=max_iter, tol=1e-6, device=device))
+    memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    rel_res = float(np.max(res.residuals / np.maximum(1.0, np.abs(res.eigenvalues))))
+    with torch.no_grad():
+        start_res = float(drift_t(x[None]).abs().max()) / drift_t.beta
+    sol, newton_seconds = timed(lambda: newton_fixed_point(drift_t, x, method="lanczos", max_iter=3))
+    name = f"U-Net {size}x{size}x3 (d = {drift_t.dim})"
+    return [{"check": f"{name} Lanczos", "seconds": seconds, "value": rel_res,
+             "what": f"residual bound, top-2 = {np.round(res.eigenvalues, 4).tolist()}, {res.n_iter} iters, "
+                     f"peak memory {memory:.2f} GiB",
+             "ok": bool(np.isfinite(res.eigenvalues).all()) and rel_res < 1e-2},
+            {"check": f"{name} Newton-Krylov", "seconds": newton_seconds, "value": sol.residual,
+             "what": f"max|b|/beta after {sol.n_iter} steps, from {start_res:.3g}",
+             "ok": sol.residual < start_res}]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (a dry run of the same code)")
+    parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
+    parser.add_argument("--image-size", type=int, default=64, help="U-Net image size (default 64)")
+    parser.add_argument("--lanczos-iter", type=int, default=100, help="Lanczos iterations at most (default 100)")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print(f"no CUDA device: torch {torch.__version__} sees no GPU, nothing to check (exit 0)")
+        return 0
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device: {name}, torch {torch.__version__}")
+    with tempfile.TemporaryDirectory() as cache:
+        train_row, network = check_training(device, args.steps, cache)
+        rows = [train_row, *check_samplers(device, network), check_branch(device),
+                *check_unet(device, args.image_size, args.lanczos_iter)]
+    for r in rows:
+        status = "ok  " if r["ok"] else "FAIL"
+        print(f"{status} {r['check']:<42} {r['seconds']:8.2f} s  {r['value']:.3g}  ({r['what']})")
+    failed = sum(not r["ok"] for r in rows)
+    print(f"{len(rows) - failed}/{len(rows)} checks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

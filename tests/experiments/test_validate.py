@@ -1,0 +1,81 @@
+"""``symbreak validate``: a trained MLP's critical time against theory (closed form for two deltas)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from symbreak.experiments.cli import main
+from symbreak.theory import VPLinear
+
+T_C_TWO_DELTAS = 0.2926417  # alpha_c^2 = sqrt(2) - 1 on the paper's VP schedule
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """One training cache for every test of this file (each network is trained once)."""
+    return str(tmp_path_factory.mktemp("validate-cache"))
+
+
+def validate(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["validate", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_two_deltas_network_within_five_percent(capsys, cache_dir, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, _ = validate(capsys, "--data", "two-deltas", "--steps", "1500", "--n-points", "41", "--device", "cpu",
+                            "--cache-dir", cache_dir, "--json", "--out", str(out_dir))
+    assert code == 0
+    r = json.loads(out)
+    assert r["kind_theory"] == "crossing"
+    assert r["t_c_theory"] == pytest.approx(T_C_TWO_DELTAS, abs=5e-8)
+    assert r["rel_error"] == pytest.approx(abs(r["t_c_network"] - r["t_c_theory"]) / r["t_c_theory"])
+    assert r["rel_error"] < 0.05
+    assert r["train"]["from_cache"] is False and r["train"]["config"]["steps"] == 1500
+    table = pd.read_csv(out_dir / "margins.csv")
+    assert list(table.columns[:4]) == ["t", "logsnr", "margin_theory", "margin_network"] and len(table) == 41
+    # theory's margins on the grid against the closed form 1/2 + (2 alpha^2 - 1)/(1 - alpha^2)^2
+    a2 = VPLinear().alpha(table.t.to_numpy()) ** 2
+    np.testing.assert_allclose(table.margin_theory, 0.5 + (2 * a2 - 1) / (1 - a2) ** 2, rtol=1e-8, atol=1e-10)
+    # the network follows it near t_c: within 0.5 of it where the theory margin is within 0.5 of 0
+    near = np.abs(table.margin_theory) < 0.5
+    assert near.sum() >= 3 and np.abs(table.margin_network - table.margin_theory)[near].max() < 0.5
+    config = json.loads((out_dir / "margins.config.json").read_text())
+    assert config["command"] == "validate" and config["t_c_network"] == r["t_c_network"]
+
+    # the same model again, from the cache, as text
+    code, out, _ = validate(capsys, "--data", "two-deltas", "--steps", "1500", "--n-points", "41", "--device", "cpu",
+                            "--cache-dir", cache_dir)
+    assert code == 0 and "loaded from the cache" in out
+    assert f"t_c_network = {r['t_c_network']:.6g}" in out and f"rel_error   = {r['rel_error']:.4f}" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n-points", "2"], "--n-points: must be >= 3"),
+    (["--window", "0"], "--window: must be a number > 0"),
+    (["--near-zero", "-1"], "--near-zero: must be a number >= 0"),
+    (["--t-min", "1.5"], "--t-min: must lie in"),
+    (["--dynamics", "flow"], "--dynamics: expected sde or ode"),
+    (["--schedule", "linear"], "schedule: unknown name"),
+])
+def test_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, args, message):
+    out_dir = tmp_path / "never"
+    code, _, err = validate(capsys, "--data", "two-deltas", "--out", str(out_dir), *args)
+    assert code == 2 and message in err
+    assert not out_dir.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", ["two-deltas", "gmm-2d"])
+def test_default_network_within_five_percent(capsys, cache_dir, data):
+    """The issue's target: the default training recipe, on CPU, t_c within 5% of theory."""
+    code, out, _ = validate(capsys, "--data", data, "--device", "cpu", "--cache-dir", cache_dir, "--json")
+    r = json.loads(out)
+    assert code == 0 and r["kind_theory"] == r["kind_network"] == "crossing"
+    assert r["rel_error"] < 0.05
+    assert math.isfinite(r["max_abs_margin_gap_window"])
