@@ -46,7 +46,7 @@ AXIS_LABELS: dict[str, str] = {
     "u_xx(0)/beta": r"$\partial_x^2 u(0, t)\,/\,\beta$",
     "margin": r"margin $\lambda_{\max}(J)/\beta$",
     "eig(J)/beta": r"eigenvalues of $J/\beta$",
-    "a": r"arc angle $a$, $x = \cos a\,x_1 + \sin a\,x_2$",
+    "a": r"arc angle $a$",
     "u_arc": r"$u(x(a), t) - u(x_1, t)$",
     "phi": r"cloning probability $\varphi$",
     "projection": r"projection $\langle x_t - \alpha\mu, e\rangle$",
