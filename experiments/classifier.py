@@ -30,8 +30,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from torch import Tensor, nn
 
 from symbreak.analysis.io import dumps, staged_dir
 from symbreak.analysis.splits import split_indices
+from symbreak.experiments.threads import torch_threads
 from symbreak.experiments.training import cache_root
 from symbreak.theory.checks import finite_array
 
@@ -76,18 +76,6 @@ class ClassifierConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ClassifierConfig:
         return cls(**{**d, "shape": tuple(d["shape"]), "hidden": tuple(d["hidden"])})
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one CPU thread (restored afterwards): a network this small gains nothing from
-    more, and on a shared, busy CPU extra threads slow its training down many-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class ClassifierNet(nn.Module):
@@ -130,7 +118,7 @@ class FeatureClassifier:
 
     def _batched(self, fn: Callable[[Tensor], Tensor], x: ArrayLike | Tensor, batch_size: int) -> Tensor:
         x = self._flat(x)
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), torch_threads(1):
             return torch.cat([fn(chunk) for chunk in x.split(batch_size)]) if len(x) else fn(x)
 
     def features(self, x: ArrayLike | Tensor, batch_size: int = 4096) -> NDArray[np.float64]:
@@ -168,7 +156,7 @@ def data_hash(x: ArrayLike, labels: ArrayLike) -> str:
 
 def _fit(config: ClassifierConfig, x: NDArray, labels: NDArray[np.int64]) -> FeatureClassifier:
     """Train the network of ``config`` on ``x``/``labels`` (already checked) and freeze it."""
-    with _one_thread():
+    with torch_threads(1):
         return _train(config, x, labels)
 
 

@@ -22,8 +22,9 @@ import pandas as pd
 
 from symbreak.analysis import metrics as M
 
-from .evaluation import Method, Setup, cpu_threads, draw_samples
+from .evaluation import Method, Setup, draw_samples
 from .gls_table import critical_time
+from .threads import cpu_threads
 
 DIVERSITY_STEPS = (3, 5, 10)
 PAPER_DIVERSITY = Path(__file__).with_name("data") / "paper_diversity_celeba64.csv"

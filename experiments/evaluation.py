@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -42,7 +41,6 @@ import pandas as pd
 import torch
 from numpy.typing import NDArray
 from scipy import stats
-from threadpoolctl import threadpool_limits
 
 from symbreak.analysis import metrics as M
 from symbreak.analysis.critical import dataset_critical_times
@@ -57,6 +55,7 @@ from .denoisers import Denoiser, ExactDenoiser
 from .samplers import default_grid, get_sampler
 from .seeds import parse_seeds
 from .starts import gls_gaussian, start_state
+from .threads import cpu_threads
 
 Array = NDArray[np.float64]
 TEST_FRACTION, SPLIT_SEED = 0.2, 0
@@ -67,20 +66,6 @@ DENOISERS = ("network", "exact")
 # ---------------------------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------------------------
-@contextmanager
-def cpu_threads(n: int = 1) -> Iterator[None]:
-    """Run torch and the BLAS behind numpy on ``n`` CPU threads (restored afterwards). The networks
-    and matrices here are small: on a shared, busy 2-core machine two threads made each sampler step
-    ~10x slower than one, and the FD of a block ~25x slower (measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def versions() -> dict[str, str]:
     """Versions of the packages whose numbers the outputs depend on."""
     out = {}

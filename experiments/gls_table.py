@@ -27,10 +27,11 @@ from numpy.typing import ArrayLike
 from symbreak.analysis.metrics import entropy_bits
 
 from .evaluation import (
-    Measurement, Method, Samples, Setup, cpu_threads, critical_summary, draw_samples, exact_tc, gaussian_tc,
+    Measurement, Method, Samples, Setup, critical_summary, draw_samples, exact_tc, gaussian_tc,
     markdown_table, measurements_frame,
 )
 from .late_start import start_times
+from .threads import cpu_threads
 
 TABLE_SAMPLERS: dict[str, tuple[str, dict]] = {"DDPM": ("ddim", {"eta": 1.0}), "DDIM": ("ddim", {}),
                                                "PNDM": ("pndm", {})}

@@ -27,15 +27,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.interpolate import make_smoothing_spline
 
 from .evaluation import (
-    Measurement, Method, Setup, cpu_threads, critical_summary, draw_samples, exact_tc, gaussian_tc,
+    Measurement, Method, Setup, critical_summary, draw_samples, exact_tc, gaussian_tc,
     measurements_frame,
 )
+from .threads import cpu_threads
 
 DEFAULT_METHODS = (
     Method("DDPM (all steps)", "ddpm", None),
@@ -44,6 +47,7 @@ DEFAULT_METHODS = (
     Method("PNDM-10", "pndm", 10),
     Method("PNDM-5", "pndm", 5),
 )
+PAPER_ELBOWS = Path(__file__).with_name("data") / "paper_late_start_elbows.csv"
 SCALES = ("linear", "log")
 CRITICAL_KINDS = ("gaussian", "exact")
 
@@ -253,6 +257,12 @@ def _plot_metric(ax, result: LateStartResult, metric: str, show_elbows: bool) ->
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     title = "from N(0, I) at the start" + ("; ▼ elbow = max d²/dstep² (smoothed)" if show_elbows else "")
     ax.set_title(title)
+
+
+def paper_elbow_step(dataset: str = "MNIST") -> int:
+    """The paper's Fig. 2 elbow (diffusion step of 1000) for ``dataset``, from its reported numbers."""
+    paper = pd.read_csv(PAPER_ELBOWS).set_index("dataset")
+    return int(paper.loc[dataset, "elbow_step_of_1000"])
 
 
 def elbow_steps_note(result: LateStartResult) -> str:

@@ -27,8 +27,8 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -45,6 +45,7 @@ from symbreak.theory import DataModel, Schedule
 from .denoisers import NetworkDenoiser
 from .distributed import DistContext, barrier, broadcast, current_context, rank_seeds, resolve_device, wrap_ddp
 from .networks import MLPConfig, NetworkConfig, UNetConfig, build_network, network_config_from_dict
+from .threads import torch_threads
 
 CACHE_FORMAT = 1
 LR_SCHEDULES = ("cosine", "constant")
@@ -255,20 +256,9 @@ def init_network(config: NetworkConfig, seed: int) -> nn.Module:
         return build_network(config)
 
 
-@contextmanager
-def cpu_threads(config: NetworkConfig, device: torch.device) -> Iterator[None]:
-    """MLPs train single-threaded on CPU: their matrices are too small for intra-op threads to pay
-    off, and on a shared machine the threads' synchronisation made each step ~10x slower (measured
-    on 2 busy cores). U-Nets keep torch's thread setting."""
-    if device.type != "cpu" or config.arch != "mlp":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def training_threads(config: NetworkConfig, device: torch.device) -> AbstractContextManager:
+    """MLPs train single-threaded on CPU (see :mod:`.threads`); U-Nets keep torch's thread setting."""
+    return torch_threads(1) if device.type == "cpu" and config.arch == "mlp" else nullcontext()
 
 
 def _progress_bar(steps: int, enabled: bool, ctx: DistContext, name: str) -> tqdm:
@@ -298,7 +288,7 @@ def train(dataset: TrainingData, schedule: Schedule, config: TrainConfig, device
     batches = BatchSource(dataset, schedule, config.batch_size // ctx.world_size, config.seed, ctx.rank)
     losses = torch.empty(config.steps, device=dev)
     start = time.perf_counter()
-    with cpu_threads(config.network, dev), _progress_bar(config.steps, progress, ctx, dataset.name) as bar:
+    with training_threads(config.network, dev), _progress_bar(config.steps, progress, ctx, dataset.name) as bar:
         for step in range(config.steps):
             x_t, t, eps = (v.to(dev, non_blocking=True) for v in next(batches))
             loss = eps_loss(model, x_t, t, eps)

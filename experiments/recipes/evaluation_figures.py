@@ -66,7 +66,7 @@ def _fmt(v) -> str:
 @recipe(8, "late_start", "Late-start curves: FD against the start step, the elbow and t_c (Fig. 2)")
 @single_threaded
 def figure_late_start(ctx: FigureContext) -> FigureOutput:
-    from symbreak.experiments.late_start import late_start_curves, plot_late_start, start_times
+    from symbreak.experiments.late_start import late_start_curves, paper_elbow_step, plot_late_start, start_times
 
     setup = evaluation_setup(ctx)
     points = ctx.choose(FULL_POINTS, QUICK_POINTS)
@@ -105,10 +105,11 @@ def figure_late_start(ctx: FigureContext) -> FigureOutput:
 
     elbows = {e.method: (None if pd.isna(e.step) else float(e.step)) for e in linear.itertuples()}
     crit = {k: {"t_c": v["t_c"], "step_c": v["step_c"], "kind": v["kind"]} for k, v in result.critical.items()}
+    paper_elbow = paper_elbow_step("MNIST")
     summary = {"metric": primary, "elbow_step_linear": elbows, "critical": crit,
                "floor": {"value": floor.value, "ci_low": floor.ci_low, "ci_high": floor.ci_high},
                "elbows": result.elbows.to_dict(orient="records"),
-               "paper_elbow_step_mnist": {"value": 400, "label": "paper's Fig. 2 elbow on MNIST (reference)"}}
+               "paper_elbow_step_mnist": {"value": paper_elbow, "label": "paper's Fig. 2 elbow on MNIST (reference)"}}
     listed = "; ".join(f"{m} {'none' if s is None else f'{s:.0f}'}" for m, s in elbows.items())
     tcs = "; ".join(f"{k} {v['step_c']} (t = {v['t_c']:.4f})" for k, v in crit.items())
     caption = (
@@ -118,7 +119,7 @@ def figure_late_start(ctx: FigureContext) -> FigureOutput:
         f"held-out floor {floor.value:.3g}). Elbow = maximum of the second derivative of the smoothed FD curve "
         f"(triangles, black dashed lines), by method: {listed}. Theory t_c (vermillion; dotted: Gaussian "
         f"approximation, dashed: exact score of the training part): step {tcs}. The paper reports its MNIST elbow "
-        f"near step 400 of 1000 (reference)." + _quick_note(ctx))
+        f"near step {paper_elbow} of 1000 (reference)." + _quick_note(ctx))
     return FigureOutput(fig, rec.frame(), summary, caption, result.config)
 
 

@@ -132,14 +132,10 @@ def single_threaded(make: Callable[[FigureContext], FigureOutput]) -> Callable[[
     6 ms for a batch of 200 through the 2-D MLP)."""
     @wraps(make)
     def run(ctx: FigureContext) -> FigureOutput:
-        import torch
+        from symbreak.experiments.threads import torch_threads
 
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             return make(ctx)
-        finally:
-            torch.set_num_threads(before)
     return run
 
 
