@@ -106,11 +106,12 @@ def test_config_round_trips_through_json(cfg):
 
 
 def test_parameter_count_of_the_mlp():
-    """time MLP 2(1+2n) -> w -> w; d -> w; depth blocks of (LayerNorm + 3 w x w linears); w -> d; d -> d."""
+    """time MLP 2(1+2n) -> w -> w; d -> w; depth blocks of (LayerNorm + 3 w x w linears); LayerNorm;
+    w -> d; d -> d."""
     d, w, depth, n = 3, 16, 2, 4
     net = build_network(MLPConfig(dim=d, width=w, depth=depth, time=TimeEmbeddingConfig(n, 0.5, 4.0)))
     expected = (2 * (1 + 2 * n) * w + w + w * w + w) + (d * w + w) + depth * (2 * w + 3 * (w * w + w)) \
-        + (w * d + d) + d * d
+        + 2 * w + (w * d + d) + d * d
     assert sum(p.numel() for p in net.parameters()) == expected
 
 

@@ -184,21 +184,29 @@ def count_training(monkeypatch):
     return calls
 
 
-def test_cache_hit_returns_identical_weights_without_training(tmp_path, deltas, monkeypatch):
-    first = load_or_train_model(deltas, VPLinear(), TINY, device="cpu", cache_dir=tmp_path)
+IMAGES = Data("images", np.random.default_rng(0).uniform(-1, 1, (20, 48)).astype(np.float32), (4, 4, 3))
+TINY_UNET = TrainConfig(UNetConfig((3, 4, 4), base_channels=4, channel_mult=(1, 2), groups=2, channels_last=True),
+                        steps=3, batch_size=4, warmup_steps=1)
+
+
+@pytest.mark.parametrize("which", ["mlp on a data model", "unet on points"])
+def test_cache_hit_returns_identical_weights_without_training(tmp_path, deltas, monkeypatch, which):
+    data, cfg = (deltas, TINY) if which.startswith("mlp") else (IMAGES, TINY_UNET)
+    first = load_or_train_model(data, VPLinear(), cfg, device="cpu", cache_dir=tmp_path)
     assert not first.from_cache and {p.name for p in first.path.iterdir()} == {"weights.pt", "config.json"}
 
     def no_training(*args, **kwargs):
         raise AssertionError("the cache should have been used")
     monkeypatch.setattr(training, "train", no_training)
-    second = load_or_train_model(deltas, VPLinear(), TINY, device="cpu", cache_dir=tmp_path)
+    second = load_or_train_model(data, VPLinear(), cfg, device="cpu", cache_dir=tmp_path)
     assert second.from_cache and second.path == first.path and second.final_loss == first.final_loss
     assert same_weights(state(first.denoiser), state(second.denoiser))
-    assert not second.denoiser.net.training
-    x = torch.linspace(-2, 2, 9, dtype=torch.float64)[:, None]
+    assert not second.denoiser.net.training and second.denoiser.shape == data.shape
+    x = torch.randn(5, *data.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     torch.testing.assert_close(first.denoiser(x, 0.3), second.denoiser(x, 0.3), rtol=0, atol=0)
     meta = json.loads((first.path / "config.json").read_text())
-    assert meta["resolved"]["schedule"] == VPLinear().config() and meta["resolved"]["train"]["steps"] == 6
+    assert meta["resolved"]["schedule"] == VPLinear().config()
+    assert TrainConfig.from_dict(meta["resolved"]["train"]) == cfg
 
 
 def corrupt(entry, how):
