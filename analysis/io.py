@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from importlib import metadata
 import os
 import shutil
 import tempfile
@@ -75,3 +76,14 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     """``x.npy`` -> ``x.config.json``: where an output's resolved configuration is saved."""
     path = Path(path)
     return path.with_name(path.stem + ".config.json")
+
+
+def package_versions(names: tuple[str, ...], missing: str | None = "unknown") -> dict[str, str | None]:
+    """Installed version of each package in ``names`` (``missing`` where it is not installed)."""
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = missing
+    return out

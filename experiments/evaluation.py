@@ -33,7 +33,6 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +45,7 @@ from symbreak.analysis import metrics as M
 from symbreak.analysis.critical import dataset_critical_times
 from symbreak.analysis.datasets import Dataset, load_dataset
 from symbreak.analysis.gls import GaussianStart
-from symbreak.analysis.io import dumps, sidecar_path, staged_dir
+from symbreak.analysis.io import dumps, package_versions, sidecar_path, staged_dir
 from symbreak.analysis.splits import split_indices
 from symbreak.theory import GaussianMixture, Schedule, get_schedule
 from symbreak.theory.critical import CriticalTimes, critical_times, gaussian_critical_times
@@ -68,13 +67,7 @@ DENOISERS = ("network", "exact")
 # ---------------------------------------------------------------------------------------------
 def versions() -> dict[str, str]:
     """Versions of the packages whose numbers the outputs depend on."""
-    out = {}
-    for package in ("symbreak", "torch", "numpy", "scipy", "POT", "scikit-learn"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = "unknown"
-    return out
+    return package_versions(("symbreak", "torch", "numpy", "scipy", "POT", "scikit-learn"))
 
 
 def check_count(name: str, value: int, minimum: int = 1) -> int:

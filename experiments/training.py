@@ -30,7 +30,6 @@ import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
-from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
@@ -39,7 +38,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from symbreak.analysis.io import atomic_write, to_jsonable, write_json
+from symbreak.analysis.io import atomic_write, package_versions, to_jsonable, write_json
 from symbreak.theory import DataModel, Schedule
 
 from .denoisers import NetworkDenoiser
@@ -320,13 +319,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("SYMBREAK_CACHE", "~/.cache/symbreak")).expanduser()
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _major_minor(version: str) -> str:
     return ".".join(version.split("+")[0].split(".")[:2])
 
@@ -343,7 +335,7 @@ def resolved_config(dataset: TrainingData, schedule: Schedule, config: TrainConf
         "data": {"name": dataset.name, "shape": list(dataset.shape), "config": dataset.config, **source},
         "schedule": schedule.config(),
         "train": config.to_dict(),
-        "versions": {"symbreak": _version("symbreak"), "torch": _major_minor(torch.__version__),
+        "versions": {"symbreak": package_versions(("symbreak",))["symbreak"], "torch": _major_minor(torch.__version__),
                      "numpy": _major_minor(np.__version__)},
     }
 

@@ -17,7 +17,6 @@ line, one colour per kind: t_c always vermillion; dashed when exact, dotted for 
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import pkgutil
 import platform
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +28,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from symbreak.analysis.io import package_versions
 
 STYLE_FILE = "symbreak.mplstyle"
 FILE_KINDS = ("png", "pdf", "csv", "json")
@@ -320,13 +321,7 @@ def invert_time_axis(ax, T: float) -> None:
 
 def versions() -> dict[str, str | None]:
     """Python and library versions (pixel identity holds for the same versions)."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {"python": platform.python_version(), **package_versions(VERSIONED_PACKAGES, missing=None)}
 
 
 @dataclass(frozen=True)
