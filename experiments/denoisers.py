@@ -29,7 +29,7 @@ def as_time(t: Tensor | float, x: Tensor) -> Tensor:
 
 def noise_level(schedule: Schedule, t: Tensor) -> tuple[Tensor, Tensor]:
     """(alpha(t), sigma(t)) as float64 tensors shaped like ``t``."""
-    tn = t.detach().cpu().numpy()
+    tn = np.asarray(t.tolist(), dtype=np.float64)
     return (torch.as_tensor(schedule.alpha(tn), dtype=torch.float64, device=t.device),
             torch.as_tensor(schedule.sigma(tn), dtype=torch.float64, device=t.device))
 

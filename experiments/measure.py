@@ -17,14 +17,14 @@ Routes, chosen by the dimension d (``method="auto"``):
   products (J v + J^T v) / 2; Newton-Krylov (GMRES on J v products) for the fixed point; the
   non-symmetry by a Rademacher-probe estimate.
 
-Derivatives come from reverse-mode ``torch.autograd``: J^T v is one backward pass, J v is the
-backward pass of the linear map u -> J^T u (reverse over reverse, the graph of one forward pass
-reused for every product at a point), and the dense J of a batch of B points is d backward passes
-over the whole batch (row i of every point's J is the gradient of sum_b b_i(x_b); this needs a
-denoiser that treats batch rows independently, as eval-mode networks and exact denoisers do).
-``torch.func`` (jacrev + vmap, jvp) was measured here at 30-50x the cost per Jacobian or product for
-the small networks of this toolkit on the CPU (e.g. 100 ms against 2 ms for a 2-D MLP), and its
-transforms cannot see through ``denoisers.noise_level``, which reads t with ``.numpy()``.
+Derivatives come from ``torch.func``: the dense J of a batch is ``vmap(jacrev(b))`` over its points
+(each point's J from one vectorised set of d vector-Jacobian products); matrix-free, J^T v comes from
+the pullback of ``torch.func.vjp`` at the point, and J v from the vjp of that linear map u -> J^T u
+(reverse over reverse: one forward pass at a point serves every product there). Forward mode
+(``torch.func.jvp``) was measured here at 6-13x the cost of this J v for the toolkit's networks on the
+CPU, since it repeats the forward pass for every product. A denoiser must treat batch rows
+independently (eval-mode networks and exact denoisers do) and read t only through torch operations
+or ``noise_level``.
 
 Precision: a network runs in its own dtype (float32; :class:`NetworkDenoiser` casts the input),
 while the Newton state, the drift arithmetic, the Krylov bases and the eigenvalue problems are
@@ -33,7 +33,7 @@ float64. A matrix-free product costs one backward pass of batch 1 through the st
 
 The exact :class:`ExactDenoiser` computes in numpy and cannot be differentiated; every function here
 swaps it for :class:`TorchExactDenoiser`, an independent torch port of the same posterior mean, so
-the oracle runs through exactly the same autograd code as a network.
+the oracle runs through exactly the same torch.func code as a network.
 """
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 from scipy import linalg
 from scipy.sparse.linalg import LinearOperator, gmres
 from torch import Tensor
+from torch.func import jacrev, vmap
 
 from symbreak.theory import DataModel, EmpiricalData, Gaussian, GaussianMixture, Schedule
 from symbreak.theory.critical import CriticalTime, Curves, Event, find_events
@@ -71,7 +72,7 @@ class TorchExactDenoiser(Denoiser):
     Supports :class:`Gaussian` (y_hat = mu + U diag(alpha lam / (alpha^2 lam + sigma^2)) U^T (x - alpha mu)),
     :class:`GaussianMixture` (responsibility-weighted component means) and :class:`EmpiricalData`
     (softmax over points of (alpha x.y_j - alpha^2 |y_j|^2 / 2) / sigma^2 + log w_j; two deltas
-    included). It is differentiable with autograd, and every batch row may have its own t. It
+    included). It is differentiable (autograd, torch.func), and every batch row may have its own t. It
     computes on the device of its input; ``device`` is where measurements put their states.
     Empirical data are held whole on that device (N x d float64).
     """
@@ -189,31 +190,25 @@ class LearnedDrift:
         y_hat = self.denoiser(xs, self.t).reshape(x.shape)
         return self.lin * x + self.gain * y_hat
 
-    def jacobian(self, x: Tensor, chunk_size: int | None = None) -> Tensor:
-        """J = db/dx at each row of x (B, d) -> (B, d, d): d backward passes per chunk of points."""
-        return torch.cat([self._jacobian(chunk) for chunk in x.split(chunk_size or len(x))])
+    def point(self, x: Tensor) -> Tensor:
+        """b at one flat state x (d,): the function torch.func differentiates."""
+        return self(x[None])[0]
 
-    def _jacobian(self, x: Tensor) -> Tensor:
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            b = self(x)
-            rows = [torch.autograd.grad(b[:, i].sum(), x, retain_graph=i + 1 < self.dim)[0]
-                    for i in range(self.dim)]
-        return torch.stack(rows, dim=1)
+    def jacobian(self, x: Tensor, chunk_size: int | None = None) -> Tensor:
+        """J = db/dx at each row of x (B, d) -> (B, d, d): ``vmap(jacrev(b))``, ``chunk_size`` points at a time."""
+        return vmap(jacrev(self.point), chunk_size=chunk_size)(x.detach())
 
     def linearise(self, x: Tensor) -> Linearisation:
-        """J v and J^T v at one point x (d,) from one forward pass (module docstring)."""
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            b = self(x[None])[0]
-            u = torch.zeros_like(b, requires_grad=True)
-            jt_u = torch.autograd.grad(b, x, u, create_graph=True)[0]  # J^T u, linear in u
+        """J v and J^T v at one point x (d,) from one forward pass (module docstring): ``torch.func.vjp``
+        gives u -> J^T u, and the vjp of that linear map gives v -> J v."""
+        b, pullback = torch.func.vjp(self.point, x.detach())
+        _, pullback_t = torch.func.vjp(lambda u: pullback(u)[0], torch.zeros_like(b))
 
         def vjp(v: Tensor) -> Tensor:
-            return torch.autograd.grad(b, x, v, retain_graph=True)[0]
+            return pullback(v)[0].detach()
 
         def jvp(v: Tensor) -> Tensor:
-            return torch.autograd.grad(jt_u, u, v, retain_graph=True)[0]
+            return pullback_t(v)[0].detach()
         return Linearisation(jvp, vjp)
 
     def sym_matvec(self, lin: Linearisation) -> Callable[[Tensor], Tensor]:
@@ -242,7 +237,7 @@ def drift(denoiser: Denoiser, x: Tensor | Array, t: float, dynamics: str = "sde"
 
 def drift_jacobian(denoiser: Denoiser, x: Tensor | Array, t: float, dynamics: str = "sde",
                    chunk_size: int | None = 64) -> Tensor:
-    """J = db/dx at states x, shape (B, d, d) (small d only: d backward passes)."""
+    """J = db/dx at states x, shape (B, d, d) (small d only: vmap(jacrev), d products per point)."""
     return LearnedDrift(denoiser, t, dynamics).jacobian(flat_points(denoiser, x), chunk_size)
 
 
@@ -408,7 +403,7 @@ def newton_fixed_point(drift_t: LearnedDrift, x0: Tensor, *, method: str = "auto
                        accept: float = 1e-4, max_iter: int = 30, krylov_tol: float = 1e-8) -> FixedPointSolve:
     """Damped Newton x <- x - lam J^{-1} b(x) for the drift at one time, from x0 (d,).
 
-    Dense J from jacrev for small d, Newton-Krylov (GMRES on J v products) otherwise. The step
+    Dense J (``vmap(jacrev)``) for small d, Newton-Krylov (GMRES on J v products) otherwise. The step
     length lam = 1, 1/2, ..., 1/64 is the first with |b(x_new)| <= (1 - lam/2) |b(x)| (Armijo on the
     residual norm); the iteration stops when max|b|/beta <= ``tol``, when no step length decreases the
     residual (a float32 network's noise floor) or after ``max_iter`` steps. The result counts as a

@@ -240,7 +240,7 @@ def figure_network_margins(ctx: FigureContext) -> FigureOutput:
                      + ")")
     caption = (
         "The stability margin (top eigenvalue of J/beta; J of the reverse-SDE drift, for the network the "
-        "symmetric part of the Jacobian of its learned drift, obtained by autograd) along the central fixed "
+        "symmetric part of the Jacobian of its learned drift, obtained with torch.func) along the central fixed "
         "point, followed from t = 1 by Newton continuation, for the exact score of the training data (blue) and "
         "for a trained eps-prediction MLP (orange dots: the network's logsnr grid). t_c is where the margin "
         "crosses zero or (imperfect pitchfork) comes closest to it: the first crossing, or the first closest "

@@ -55,7 +55,7 @@ def test_drift_and_spectrum_match_theory(dynamics):
     assert spec.method == "dense" and np.all(spec.nonsymmetry < 1e-12)
 
 
-def test_autograd_jacobian_matches_central_differences_on_a_network():
+def test_jacrev_jacobian_matches_central_differences_on_a_network():
     den = random_network(6)
     x = torch.randn(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     jac = M.drift_jacobian(den, x, 0.3).numpy()
@@ -118,7 +118,7 @@ def test_two_deltas_branch_matches_closed_form():
 
 
 def test_moving_branch_matches_theory_continuation():
-    """The torch branch (autograd Jacobian, Newton in torch) against theory.fixedpoints' numpy one."""
+    """The torch branch (torch.func Jacobian, Newton in torch) against theory.fixedpoints' numpy one."""
     br = M.follow_central_branch(ExactDenoiser(ASYM, SCHEDULE), n_points=25, t_range=(0.05, 1.0), k=2)
     theory = follow_branch(ASYM, SCHEDULE, "sde", t_start=1.0, t_end=0.05, k=2)
     assert theory.status == "complete"
