@@ -26,6 +26,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from symbreak.theory import Schedule
+
+from .denoisers import append_dims, noise_level
+
 
 def _at_least(name: str, value: int, low: int) -> int:
     if int(value) != value or value < low:
@@ -295,6 +299,41 @@ class UNetDenoiser(nn.Module):
 
     def _from_chw(self, out: Tensor) -> Tensor:
         return out.permute(0, 2, 3, 1) if self.config.channels_last else out
+
+
+# --------------------------------------------------------------------------------------------
+# Preconditioning
+# --------------------------------------------------------------------------------------------
+PRECONDITIONINGS = ("none", "edm")
+
+
+class EDMPreconditioned(nn.Module):
+    """An eps-predictor built around a raw network F with Karras et al.'s (2022, EDM) preconditioning.
+
+    EDM's denoiser D = c_skip x_h + c_out F(c_in x_h, t) on x_h = x / alpha with sigma_h = sigma / alpha
+    (Table 1: c_in = 1 / sqrt(sigma_h^2 + sigma_d^2), c_skip = sigma_d^2 / (sigma_h^2 + sigma_d^2),
+    c_out = sigma_h sigma_d / sqrt(sigma_h^2 + sigma_d^2)), rewritten for eps = (x - alpha D) / sigma:
+
+        eps_theta(x, t) = (sigma / s) z - (alpha sigma_d / s) F(z, t),   z = x / s,
+        s(t) = sqrt(sigma^2 + alpha^2 sigma_d^2)
+
+    (s is the scale of x_t for data of RMS ``sigma_data`` = sigma_d). F sees a unit-scale input and
+    learns a unit-scale target at every t, and eps -> x / s, its exact high-noise limit for centred
+    data, without any training. Training still minimises the eps loss of the wrapped model.
+    """
+
+    def __init__(self, inner: nn.Module, schedule: Schedule, sigma_data: float):
+        super().__init__()
+        self.inner, self.schedule = inner, schedule
+        self.sigma_data = _positive("sigma_data", sigma_data)
+
+    def forward(self, x: Tensor, t: Tensor | float) -> Tensor:
+        t = _time_column(t, x)
+        alpha, sigma = noise_level(self.schedule, t)
+        s = torch.sqrt(sigma * sigma + (alpha * self.sigma_data) ** 2)
+        c_x, c_f = (append_dims(v, x.ndim).to(x.dtype) for v in (sigma / s, alpha * self.sigma_data / s))
+        z = x / append_dims(s, x.ndim).to(x.dtype)
+        return c_x * z - c_f * self.inner(z, t)
 
 
 # --------------------------------------------------------------------------------------------

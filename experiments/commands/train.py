@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_training_arguments, training_config
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -14,10 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="built-in data set name or a path (.npy/.npz/image folder)")
     p.add_argument("--schedule", default="vp-linear", help="vp-linear (default), vp-cosine, ddpm or ve")
     p.add_argument("--arch", default="mlp", choices=("mlp", "unet"), help="network (default: mlp)")
-    p.add_argument("--steps", type=int, help="Adam steps (default: per data set)")
-    p.add_argument("--batch-size", type=int, help="global minibatch size (default: per data set)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: per data set)")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and minibatches (default: 0)")
+    add_training_arguments(p)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
     p.add_argument("--cache-dir", help="cache folder (default: $SYMBREAK_CACHE or ~/.cache/symbreak)")
@@ -27,21 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from symbreak.analysis.datasets import load_dataset
     from symbreak.analysis.io import dumps
     from symbreak.theory import get_schedule
 
     from ..distributed import init_distributed
-    from ..training import default_train_config, load_or_train_model
+    from ..training import load_or_train_model
 
     schedule = get_schedule(args.schedule)
     ctx = init_distributed(args.device)
     dataset = load_dataset(args.data)
-    config = default_train_config(dataset, args.arch)
-    overrides = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
-    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    config = training_config(args, dataset, args.arch)
     result = load_or_train_model(dataset, schedule, config, device=args.device, retrain=args.retrain,
                                  cache_dir=args.cache_dir, progress=not args.no_progress)
     if not ctx.is_main:

@@ -11,6 +11,8 @@ logsnr window around the theory's t_c; ``--out DIR`` writes the per-t table and 
 from __future__ import annotations
 
 import argparse
+
+from . import add_training_arguments, training_config
 import math
 
 DESCRIPTION = """\
@@ -38,10 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--retrain", action="store_true", help="ignore the training cache")
     p.add_argument("--cache-dir", help="training cache folder (default: $SYMBREAK_CACHE or ~/.cache/symbreak)")
-    p.add_argument("--steps", type=int, help="training steps (default: per data set, see symbreak train)")
-    p.add_argument("--batch-size", type=int, help="training minibatch size (default: per data set)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: per data set)")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+    add_training_arguments(p)
     p.add_argument("--n-points", type=int, default=61, help="logsnr grid points for the network (default 61)")
     p.add_argument("--t-min", type=float, default=0.02,
                    help="both branches are followed from T down to this t (default 0.02)")
@@ -63,15 +62,6 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--window: must be a number > 0, got {args.window}")
     if args.dynamics not in ("sde", "ode"):
         raise ValueError(f"--dynamics: expected sde or ode, got {args.dynamics!r}")
-
-
-def _train_config(args: argparse.Namespace, dataset):
-    from dataclasses import replace
-
-    from symbreak.experiments.training import default_train_config
-
-    overrides = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
-    return replace(default_train_config(dataset), **{k: v for k, v in overrides.items() if v is not None})
 
 
 def compare(theory, network, denoiser, window: float) -> tuple[dict, "np.ndarray"]:
@@ -153,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--t-min: must be < T = {schedule.T:g}, got {t_min}")
     dataset = load_dataset(args.data)
     model = dataset.model if dataset.model is not None else dataset.empirical()
-    config = _train_config(args, dataset)
+    config = training_config(args, dataset)
     trained = load_or_train_model(dataset, schedule, config, device=args.device, retrain=args.retrain,
                                   cache_dir=args.cache_dir, progress=not args.json)
 

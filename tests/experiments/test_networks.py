@@ -1,12 +1,15 @@
-"""Networks: the time embedding formula, per-sample independence, layouts and config round trips."""
+"""Networks: the time embedding formula, per-sample independence, layouts, config round trips and the
+EDM preconditioning (against Karras et al.'s Table 1 and the exact Gaussian denoiser)."""
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from symbreak.experiments.networks import (MLPConfig, TimeEmbedding, TimeEmbeddingConfig, UNetConfig,
-                                           build_network, network_config_from_dict)
+from symbreak.experiments.denoisers import ExactDenoiser, NetworkDenoiser
+from symbreak.experiments.networks import (EDMPreconditioned, MLPConfig, TimeEmbedding, TimeEmbeddingConfig,
+                                           UNetConfig, build_network, network_config_from_dict)
+from symbreak.theory import VE, Gaussian, VPLinear
 
 
 def randomised(config, seed=0):
@@ -129,3 +132,42 @@ def test_parameter_count_of_the_mlp():
 def test_bad_configs_raise_one_clear_error(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+# ---------------------------------------------------------------------------------------------
+# EDM preconditioning
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("schedule", [VPLinear(), VE()], ids=["vp", "ve"])
+def test_edm_preconditioning_is_karras_table_1(schedule):
+    """eps of the wrapper equals (x - alpha D) / sigma with EDM's D = c_skip x_h + c_out F(c_in x_h),
+    x_h = x / alpha, sigma_h = sigma / alpha (Karras et al. 2022, Table 1), for a random F."""
+    inner = randomised(MLPConfig(dim=3, width=16, depth=1)).double()
+    sigma_d = 0.7
+    wrapped = EDMPreconditioned(inner, schedule, sigma_d)
+    t = torch.tensor([0.05, 0.3, 0.6, 0.95], dtype=torch.float64)
+    x = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    alpha, sigma = (torch.as_tensor(f(t.numpy()))[:, None] for f in (schedule.alpha, schedule.sigma))
+    x_h, s_h = x / alpha, sigma / alpha
+    c_in, c_skip = 1 / torch.sqrt(s_h**2 + sigma_d**2), sigma_d**2 / (s_h**2 + sigma_d**2)
+    c_out = s_h * sigma_d / torch.sqrt(s_h**2 + sigma_d**2)
+    d_edm = c_skip * x_h + c_out * inner(c_in * x_h, t)
+    with torch.no_grad():
+        np.testing.assert_allclose(wrapped(x, t).numpy(), ((x - alpha * d_edm) / sigma).numpy(), rtol=1e-12,
+                                   atol=1e-12)
+
+
+def test_fresh_preconditioned_model_is_the_exact_isotropic_gaussian_denoiser():
+    """With F = 0 (a fresh network's zero output layer) the model is the exact eps of N(0, sigma_d^2 I):
+    eps = sigma x / (sigma^2 + alpha^2 sigma_d^2), checked against the theory's Gaussian posterior mean."""
+    schedule, sigma_d = VPLinear(), 0.8
+    model = EDMPreconditioned(build_network(MLPConfig(dim=2)).double(), schedule, sigma_d)
+    den = NetworkDenoiser(model.requires_grad_(False), schedule, (2,))
+    oracle = ExactDenoiser(Gaussian(np.zeros(2), sigma_d**2 * np.eye(2)), schedule)
+    x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for t in (1e-3, 0.2, 0.5, 1.0):
+        np.testing.assert_allclose(den(x, t).numpy(), oracle(x, t).numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_preconditioning_rejects_a_bad_sigma_data():
+    with pytest.raises(ValueError, match="sigma_data"):
+        EDMPreconditioned(build_network(MLPConfig(dim=2)), VPLinear(), 0.0)

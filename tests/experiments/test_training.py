@@ -11,9 +11,9 @@ from symbreak.experiments import training
 from symbreak.experiments.cli import main
 from symbreak.experiments.distributed import resolve_device
 from symbreak.experiments.networks import MLPConfig, UNetConfig
-from symbreak.experiments.training import (TrainConfig, cache_key, cache_root, default_train_config, ema_decay_at,
-                                           ema_update, init_network, load_or_train, load_or_train_model, lr_factor,
-                                           resolved_config, sample_times, train)
+from symbreak.experiments.training import (TrainConfig, cache_key, cache_root, data_rms, default_train_config,
+                                           ema_decay_at, ema_update, init_network, load_or_train, load_or_train_model,
+                                           lr_factor, resolved_config, sample_times, train, with_precondition)
 from symbreak.theory import DiscreteDDPM, Gaussian, SymmetricDeltas, VPCosine, VPLinear
 
 MU, S = 0.5, 0.6  # the 1-D Gaussian data N(MU, S^2)
@@ -81,12 +81,14 @@ def test_times_are_uniform_on_the_schedule_range():
 def test_ema_update_is_the_convex_combination():
     a = init_network(MLPConfig(dim=2, width=4, depth=1), 0).requires_grad_(False)
     b = init_network(MLPConfig(dim=2, width=4, depth=1), 1)
-    for p in b.parameters():
-        torch.nn.init.normal_(p)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in b.parameters():
+            p.normal_(generator=gen)
     before = [p.detach().clone() for p in a.parameters()]
     ema_update(list(a.parameters()), list(b.parameters()), 0.9)
     for old, new, p in zip(before, b.parameters(), a.parameters()):
-        torch.testing.assert_close(p, 0.9 * old + 0.1 * new.detach(), rtol=0, atol=1e-7)
+        torch.testing.assert_close(p, 0.9 * old + 0.1 * new.detach(), rtol=0, atol=4e-7)  # float32 lerp
     assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
     assert ema_decay_at(1000, 0.999) == pytest.approx(1001 / 1010)
     assert ema_decay_at(10 ** 6, 0.999) == 0.999
@@ -106,9 +108,12 @@ def gaussian_eps(x, t):
     return sigma * (x - alpha * MU) / (alpha ** 2 * S ** 2 + sigma ** 2)
 
 
-def test_mlp_learns_the_exact_eps_of_a_gaussian():
-    """Away from t -> 0, where eps is a small signal under unit noise, the error is a few hundredths."""
+@pytest.mark.parametrize("precondition", ["none", "edm"])
+def test_mlp_learns_the_exact_eps_of_a_gaussian(precondition):
+    """Away from t -> 0, where eps is a small signal under unit noise, the error is a few hundredths
+    (measured: at most 0.021 unpreconditioned, 0.045 preconditioned, which puts the non-zero mean in F)."""
     cfg = TrainConfig(MLPConfig(dim=1, width=32, depth=2), steps=800, batch_size=512, lr=5e-3, ema_decay=0.99)
+    cfg = with_precondition(cfg, gaussian_data(), precondition)
     result = train(gaussian_data(), VPLinear(), cfg, device="cpu", progress=False)
     worst = 0.0
     for t in (0.15, 0.3, 0.5, 0.8):
@@ -118,7 +123,7 @@ def test_mlp_learns_the_exact_eps_of_a_gaussian():
         with torch.no_grad():
             got = result.denoiser.eps(x, t)[:, 0].numpy()
         worst = max(worst, np.abs(got - gaussian_eps(x[:, 0].numpy(), t)).max())
-    assert worst < 0.04
+    assert worst < 0.05
     # the final loss approaches the irreducible E_t Var[eps | x_t] = E_t alpha^2 S^2 / (alpha^2 S^2 + sigma^2)
     floor = integrate.quad(lambda t: (lambda a, s: a * a * S * S / (a * a * S * S + s * s))(
         *vp_linear_alpha_sigma(t)), VPLinear().t_min, 1.0)[0] / (1.0 - VPLinear().t_min)
@@ -136,23 +141,43 @@ def test_same_seed_same_weights_other_seed_other_weights():
 
 # --- configuration -------------------------------------------------------------------------------------
 def test_train_config_round_trips_and_validates():
-    cfg = TrainConfig(UNetConfig((3, 8, 8), base_channels=8, groups=4, channels_last=True), steps=7, seed=3)
+    cfg = TrainConfig(UNetConfig((3, 8, 8), base_channels=8, groups=4, channels_last=True), steps=7, seed=3,
+                      precondition="edm", sigma_data=0.5)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     for bad, match in (({"steps": 0}, "--steps"), ({"batch_size": 2.5}, "--batch-size"), ({"lr": -1.0}, "--lr"),
-                       ({"ema_decay": 1.0}, "ema_decay"), ({"lr_schedule": "step"}, "lr_schedule")):
+                       ({"ema_decay": 1.0}, "ema_decay"), ({"lr_schedule": "step"}, "lr_schedule"),
+                       ({"precondition": "karras"}, "--precondition"), ({"precondition": "edm"}, "sigma_data"),
+                       ({"sigma_data": 1.0}, "sigma_data: unused"),
+                       ({"precondition": "edm", "sigma_data": float("nan")}, "sigma_data")):
         with pytest.raises(ValueError, match=match):
             replace(TINY, **bad)
 
 
+def test_precondition_takes_sigma_data_from_the_data():
+    """sigma_data = sqrt(E|y|^2 / d): the exact model's (|mu|^2 + tr Sigma) / d, else the samples' mean square."""
+    x = np.random.default_rng(0).normal(0.3, 2.0, size=(50_000, 3)).astype(np.float32)
+    points = Data("pts", x, (3,))
+    want = np.sqrt(np.mean(x.astype(np.float64) ** 2))
+    assert with_precondition(TINY, points, "edm").sigma_data == pytest.approx(want, rel=1e-12)
+    assert data_rms(points, rows=7) == pytest.approx(want, rel=1e-12)  # chunking does not change it
+    model = Data("g", x[:0], (2,), Gaussian([0.3, -1.0], [[2.0, 0.5], [0.5, 1.0]]))
+    assert data_rms(model) == pytest.approx(np.sqrt((0.09 + 1.0 + 3.0) / 2), rel=1e-14)
+    assert default_train_config(points).precondition == "edm"  # d = 3
+    assert default_train_config(Data("plane", x[:, :2], (2,))).precondition == "none"
+    assert with_precondition(default_train_config(points), points, "none").sigma_data is None
+    with pytest.raises(ValueError, match="--precondition: edm needs data of non-zero scale"):
+        with_precondition(TINY, Data("zeros", np.zeros((4, 1), np.float32), (1,)), "edm")
+
+
 def test_default_configs_follow_the_data_shape():
-    assert default_train_config(Data("d", np.zeros((2, 64), np.float32), (8, 8))).network == \
+    assert default_train_config(Data("d", np.ones((2, 64), np.float32), (8, 8))).network == \
         MLPConfig(dim=64, width=256, depth=2)
-    unet = default_train_config(Data("d", np.zeros((2, 64), np.float32), (8, 8)), arch="unet").network
+    unet = default_train_config(Data("d", np.ones((2, 64), np.float32), (8, 8)), arch="unet").network
     assert (unet.image_shape, unet.channel_mult, unet.channels_last) == ((1, 8, 8), (1, 2), False)
-    rgb = default_train_config(Data("c", np.zeros((2, 3072), np.float32), (32, 32, 3)), arch="unet").network
+    rgb = default_train_config(Data("c", np.ones((2, 3072), np.float32), (32, 32, 3)), arch="unet").network
     assert (rgb.image_shape, rgb.channel_mult, rgb.channels_last) == ((3, 32, 32), (1, 2, 2, 2), True)
     with pytest.raises(ValueError, match="unet"):
-        default_train_config(Data("v", np.zeros((2, 315), np.float32), (5, 7, 9)), arch="unet")
+        default_train_config(Data("v", np.ones((2, 315), np.float32), (5, 7, 9)), arch="unet")
     with pytest.raises(ValueError, match="d = 2"):
         train(Data("v", np.zeros((2, 2), np.float32), (2,)), VPLinear(), TINY, device="cpu")
 
@@ -186,10 +211,10 @@ def count_training(monkeypatch):
 
 IMAGES = Data("images", np.random.default_rng(0).uniform(-1, 1, (20, 48)).astype(np.float32), (4, 4, 3))
 TINY_UNET = TrainConfig(UNetConfig((3, 4, 4), base_channels=4, channel_mult=(1, 2), groups=2, channels_last=True),
-                        steps=3, batch_size=4, warmup_steps=1)
+                        steps=3, batch_size=4, warmup_steps=1, precondition="edm", sigma_data=0.6)
 
 
-@pytest.mark.parametrize("which", ["mlp on a data model", "unet on points"])
+@pytest.mark.parametrize("which", ["mlp on a data model", "preconditioned unet on points"])
 def test_cache_hit_returns_identical_weights_without_training(tmp_path, deltas, monkeypatch, which):
     data, cfg = (deltas, TINY) if which.startswith("mlp") else (IMAGES, TINY_UNET)
     first = load_or_train_model(data, VPLinear(), cfg, device="cpu", cache_dir=tmp_path)
