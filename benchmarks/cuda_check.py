@@ -10,7 +10,7 @@ Checks (each prints its wall time and a number that must be small, or "ok"):
    trained network on the device, all samples finite;
 3. measurement on the exact denoiser (torch port, float64): the central branch of a 2-D mixture
    followed on the device and on the CPU, |t_c difference|;
-4. a 64x64x3 U-Net (random weights, float32) on the device: top-2 eigenvalues of sym(J)/beta by
+4. a 64x64x3 U-Net (random weights, float32, EDM-preconditioned as trained U-Nets are) on the device: top-2 eigenvalues of sym(J)/beta by
    matrix-free Lanczos (d = 12288: no dense reference), checked by their residual bound
    |A q - theta q| / max(1, |theta|) < 1e-2, with the peak device memory; and three damped
    Newton-Krylov steps towards the drift's fixed point from a random state (the residual
@@ -33,7 +33,7 @@ from symbreak.analysis.datasets import load_dataset
 from symbreak.experiments.denoisers import ExactDenoiser, NetworkDenoiser
 from symbreak.experiments.measure import (LearnedDrift, TorchExactDenoiser, follow_central_branch, lanczos,
                                           newton_fixed_point)
-from symbreak.experiments.networks import UNetConfig, build_network
+from symbreak.experiments.networks import EDMPreconditioned, UNetConfig, build_network
 from symbreak.experiments.samplers import SAMPLERS, uniform_grid
 from symbreak.experiments.seeds import per_sample_noise
 from symbreak.experiments.training import default_train_config, load_or_train_model
@@ -89,8 +89,9 @@ def check_branch(device: torch.device) -> dict:
 def check_unet(device: torch.device, size: int, max_iter: int) -> list[dict]:
     torch.manual_seed(0)
     levels = (1, 2, 2, 2) if size >= 32 else (1, 2)
-    net = build_network(UNetConfig((3, size, size), base_channels=32, channel_mult=levels))
-    torch.nn.init.normal_(net.conv_out.weight, std=0.02)
+    inner = build_network(UNetConfig((3, size, size), base_channels=32, channel_mult=levels))
+    torch.nn.init.normal_(inner.conv_out.weight, std=0.02)
+    net = EDMPreconditioned(inner, SCHEDULE, sigma_data=0.5)
     denoiser = NetworkDenoiser(net.to(device).eval().requires_grad_(False), SCHEDULE, (3, size, size))
     drift_t = LearnedDrift(denoiser, 0.3)
     x = torch.randn(drift_t.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).to(device)

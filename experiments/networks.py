@@ -118,11 +118,13 @@ class TimeMLP(nn.Module):
 @dataclass(frozen=True)
 class MLPConfig:
     """Residual MLP on the flattened sample: d -> width, ``depth`` residual blocks, width -> d, plus a
-    linear d -> d path from the input."""
+    linear d -> d path from the input, with a time-dependent gain per output coordinate when
+    ``time_gain``."""
 
     dim: int
     width: int = 128
     depth: int = 3
+    time_gain: bool = True
     time: TimeEmbeddingConfig = TimeEmbeddingConfig()
     arch: ClassVar[str] = "mlp"
 
@@ -130,6 +132,8 @@ class MLPConfig:
         _at_least("dim", self.dim, 1)
         _at_least("width", self.width, 1)
         _at_least("depth", self.depth, 1)
+        if not isinstance(self.time_gain, bool):
+            raise ValueError(f"time_gain: expected true or false, got {self.time_gain!r}")
 
     def to_dict(self) -> dict:
         return {"arch": self.arch, **asdict(self)}
@@ -150,13 +154,19 @@ class ResidualBlock(nn.Module):
 
 
 class MLPDenoiser(nn.Module):
-    """eps_theta(x, t) = W_out SiLU(LayerNorm h_L) + W_skip x, h_0 = W_in x + e(t), h_l = block_l(h_{l-1}).
+    """eps_theta(x, t) = W_out SiLU(LayerNorm h_L) + (W_skip x) * (1 + G e'(t)), h_0 = W_in x + e'(t),
+    h_l = block_l(h_{l-1}), e'(t) = SiLU(time MLP of e(t)).
 
     x has shape (B, *shape) with prod(shape) = config.dim; the output is shaped like x. The final
     LayerNorm keeps the learned function smooth (on two deltas it cut the error of the network's
-    critical time about threefold), while the linear path W_skip carries the magnitude of x, which
-    the normalisation removes and eps must follow (eps ~ x at high noise). Both output maps start at
-    zero, so a fresh network predicts eps = 0.
+    critical time about threefold), while the linear path W_skip x carries the magnitude of x, which
+    the normalisation removes and eps must follow; its gain 1 + G e'(t), one per output coordinate,
+    lets that linear dependence change with t (eps = (x - alpha E[y|x]) / sigma is nearly linear in x
+    with a t-dependent slope, e.g. exactly (x - alpha mu_i) / sigma for a constant pixel i). On digits
+    the time-dependent gain lowered the final loss (0.0895 / 0.0910 against 0.0917 / 0.0925 for seeds
+    0 / 1) and the FD of 1000-step DDPM samples (2.42 / 2.22 against 3.76 / 4.30); on the 2-D mixture it
+    did not help (``time_gain=False`` there, see ``default_train_config``). The output maps and G start
+    at zero, so a fresh network predicts eps = 0.
     """
 
     def __init__(self, config: MLPConfig):
@@ -168,8 +178,12 @@ class MLPDenoiser(nn.Module):
         self.norm = nn.LayerNorm(config.width)
         self.out = nn.Linear(config.width, config.dim)
         self.skip = nn.Linear(config.dim, config.dim, bias=False)
+        self.gain = nn.Linear(config.width, config.dim) if config.time_gain else None
         for p in (self.out.weight, self.out.bias, self.skip.weight):
             nn.init.zeros_(p)
+        if self.gain is not None:
+            nn.init.zeros_(self.gain.weight)
+            nn.init.zeros_(self.gain.bias)
 
     def forward(self, x: Tensor, t: Tensor | float) -> Tensor:
         emb = F.silu(self.time(_time_column(t, x)))
@@ -177,7 +191,8 @@ class MLPDenoiser(nn.Module):
         h = self.inp(v) + emb
         for block in self.blocks:
             h = block(h, emb)
-        return (self.out(F.silu(self.norm(h))) + self.skip(v)).reshape(x.shape)
+        linear = self.skip(v) if self.gain is None else self.skip(v) * (1 + self.gain(emb))
+        return (self.out(F.silu(self.norm(h))) + linear).reshape(x.shape)
 
 
 # --------------------------------------------------------------------------------------------

@@ -86,10 +86,16 @@ def compare(theory, network, denoiser, window: float) -> tuple[dict, "np.ndarray
     margins = theory_margins(theory.branch, network.logsnr)
     gap = np.abs(network.margin - margins)
     near = np.isfinite(gap)
+    side = np.zeros_like(near)
     if theory.logsnr_c is not None:
         near &= np.abs(network.logsnr - theory.logsnr_c) <= window
+        side = network.logsnr <= theory.logsnr_c  # t >= t_c: before t_c in generation order
+
+    def worst(mask):
+        return float(gap[mask].max()) if mask.any() else None
     out.update({"window_logsnr": window, "window_points": int(near.sum()),
-                "max_abs_margin_gap_window": float(gap[near].max()) if near.any() else None})
+                "max_abs_margin_gap_window": worst(near), "max_abs_margin_gap_before_t_c": worst(near & side),
+                "max_abs_margin_gap_after_t_c": worst(near & ~side)})
     return out, margins
 
 
@@ -197,7 +203,8 @@ def _summary(r: dict) -> str:
              f"t_c_network = {_fmt(r['t_c_network'])} ({r['kind_network']})",
              f"rel_error   = {_fmt(r['rel_error'], '.4f')}",
              f"max |margin_network - margin_theory| within {r['window_logsnr']:g} of logsnr_c: "
-             f"{_fmt(r['max_abs_margin_gap_window'], '.4g')} ({r['window_points']} points)"]
+             f"{_fmt(r['max_abs_margin_gap_window'], '.4g')} ({r['window_points']} points; t >= t_c "
+             f"{_fmt(r['max_abs_margin_gap_before_t_c'], '.4g')}, t < t_c {_fmt(r['max_abs_margin_gap_after_t_c'], '.4g')})"]
     if "eigenvalues_at_t_c_theory" in r:
         eig = r["eigenvalues_at_t_c_theory"]
         lines.append("top eigenvalues of J/beta at t_c_theory: theory "

@@ -153,6 +153,10 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 # ---------------------------------------------------------------------------------------------
 # figure 4
 # ---------------------------------------------------------------------------------------------
@@ -229,10 +233,13 @@ def figure_network_margins(ctx: FigureContext) -> FigureOutput:
     parts = []
     for name in MARGIN_DATASETS:
         s = summary[name]
-        parts.append(f"{name}: exact t_c = {s['t_c_theory']:.4f} ({s['kind_theory']}), network t_c = "
+        style = {"edm": "EDM-preconditioned", "none": "plain"}[s["training"]["train"]["precondition"]]
+        parts.append(f"{name} ({style} eps-MLP): exact t_c = {s['t_c_theory']:.4f} ({s['kind_theory']}), network t_c = "
                      + ("absent" if s["t_c_network"] is None else f"{s['t_c_network']:.4f} ({s['kind_network']})")
                      + f", relative error {_pct(s['rel_error'])}, largest margin gap within 1 of logsnr_c "
-                     + ("n/a" if s["max_abs_margin_gap_window"] is None else f"{s['max_abs_margin_gap_window']:.3f}")
+                     + ("n/a" if s["max_abs_margin_gap_window"] is None else
+                        f"{s['max_abs_margin_gap_window']:.3f} (t ≥ t_c: {_num(s['max_abs_margin_gap_before_t_c'])}, "
+                        f"t < t_c: {_num(s['max_abs_margin_gap_after_t_c'])})")
                      + f" (events, exact: {_events_text(s['events_exact'])}; network: {_events_text(s['events_network'])}"
                      + ("" if s["converged_network"] == s["n_points_network"] else
                         f"; Newton found the network's fixed point at {s['converged_network']} of its "
@@ -242,7 +249,7 @@ def figure_network_margins(ctx: FigureContext) -> FigureOutput:
         "The stability margin (top eigenvalue of J/beta; J of the reverse-SDE drift, for the network the "
         "symmetric part of the Jacobian of its learned drift, obtained with torch.func) along the central fixed "
         "point, followed from t = 1 by Newton continuation, for the exact score of the training data (blue) and "
-        "for a trained eps-prediction MLP (orange dots: the network's logsnr grid). t_c is where the margin "
+        "for a trained eps-prediction MLP (orange dots: the network's logsnr grid; preconditioning below). t_c is where the margin "
         "crosses zero or (imperfect pitchfork) comes closest to it: the first crossing, or the first closest "
         "approach within 0.05 of zero, else the closest approach nearest zero (exact dashed, network dotted; "
         f"circles mark crossings, triangles closest approaches with margin ≥ {EVENT_MARGIN:g}). "
@@ -375,6 +382,7 @@ def figure_digits_trajectories(ctx: FigureContext) -> FigureOutput:
     import torch
 
     from symbreak.experiments.classifier import load_or_train_classifier
+    from symbreak.experiments.denoisers import ExactDenoiser
     from symbreak.experiments.measure import denoiser_device
     from symbreak.experiments.samplers import get_sampler, uniform_grid
     from symbreak.experiments.starts import start_state
@@ -448,6 +456,7 @@ def figure_digits_trajectories(ctx: FigureContext) -> FigureOutput:
                 x = den(x.reshape((len(rows),) + data.shape).to(denoiser_device(den)), float(t_grid[k]))
         decoded[:, c] = x.reshape(len(rows), -1).cpu().numpy()
     labels = analysis.labels[np.ix_(shown, rows)]
+    gap = denoiser_gap(den, ExactDenoiser(exact_model(data), SCHEDULE, data.shape), traj, t_grid, shown)
     rec.axes(ax_d, "c", "pixel column", "pixel row", "denoised estimates $D(x_t, t)$ along four trajectories")
     rec.image(ax_d, "D(x_t, t) mosaic", decoded_mosaic(decoded, data.shape), cmap="gray_r", vmin=-1, vmax=1)
     ax_d.grid(False)
@@ -468,7 +477,7 @@ def figure_digits_trajectories(ctx: FigureContext) -> FigureOutput:
                "share_committed_before_t_c": before, "class_pair": list(pair), "n_paths": n_paths,
                "n_steps": n_steps, "final_class_counts": {int(c): int((final == c).sum()) for c in np.unique(final)},
                "classifier_test_accuracy": clf.test_accuracy, "decoded_times": [float(t_grid[k]) for k in shown],
-               "training": net.describe()}
+               "rms_gap_to_exact_D": gap, "training": net.describe()}
     caption = (
         f"{n_paths} reverse-SDE trajectories (Euler–Maruyama, {n_steps} uniform steps from N(0, I) at t = 1, seeds "
         f"{seeds[0]}–{seeds[-1]}) of an MLP denoiser trained on digits ({data.n} images). (a) Projection of x_t − "
@@ -481,9 +490,10 @@ def figure_digits_trajectories(ctx: FigureContext) -> FigureOutput:
         f"t_c = " + ("absent" if network.t_c is None else f"{network.t_c:.3f}") + f"; {100 * before:.0f}% of the paths "
         f"commit before the exact t_c in generation order. (c) D(x_t, t) of four paths at t = "
         + ", ".join(f"{t_grid[k]:.2f}" for k in shown) + " (the last column is the sample; rows: the first path ending in each of the first four classes to appear). "
-        "Early estimates are blurred averages (at t = 0.8 still speckled: the network's eps error is amplified by "
-        "sigma/alpha = " + f"{float(SCHEDULE.sigma(0.8) / SCHEDULE.alpha(0.8)):.0f}); the digit's identity emerges "
-        f"and fixes below t_c, over the commitment-time quartiles of (b), t ≈ {summary['quartiles_t_commit'][1]:.2f} "
+        "Early estimates are blurred averages; the network's D(x_t, t) differs from the exact score's along all "
+        f"{n_paths} paths by an RMS per pixel (pixels in [−1, 1]) of "
+        + ", ".join(f"{v:.3f}" for v in gap.values()) + " at t = " + ", ".join(gap) + f" (exact t_c = {theory.t_c:.3f}"
+        "). The digit's identity emerges and fixes below t_c, over the commitment-time quartiles of (b), t ≈ {summary['quartiles_t_commit'][1]:.2f} "
         f"to {summary['quartiles_t_commit'][0]:.2f}." + _quick_note(ctx))
     config = {"schedule": SCHEDULE.config(), "sampler": "sde", "n_paths": n_paths, "n_steps": n_steps,
               "seeds": f"{seeds[0]}-{seeds[-1]}", "start": start.config, "class_pair": list(pair),
@@ -496,6 +506,22 @@ def figure_digits_trajectories(ctx: FigureContext) -> FigureOutput:
 # ---------------------------------------------------------------------------------------------
 # figure 7
 # ---------------------------------------------------------------------------------------------
+def denoiser_gap(den, exact, traj, t_grid: Array, shown: list[int]) -> dict[str, float]:
+    """sqrt(mean over paths and pixels of (D_network - D_exact)^2) at the decoded times t > 0 (keyed "0.80", ...)."""
+    import torch
+
+    from symbreak.experiments.measure import denoiser_device
+
+    out = {}
+    for k in shown:
+        if t_grid[k] > 0:
+            x = traj[k].reshape((traj.shape[1],) + tuple(den.shape))
+            with torch.no_grad():
+                d_net = den(x.to(denoiser_device(den)), float(t_grid[k])).cpu().double()
+            out[f"{t_grid[k]:.2f}"] = float(torch.sqrt(((d_net - exact(x.cpu().double(), float(t_grid[k]))) ** 2).mean()))
+    return out
+
+
 def sign_class(x: Array) -> NDArray[np.int64]:
     """Class of a 1-D end point: 1 if x > 0 else 0 (the nearer mode of a symmetric pair)."""
     return (np.asarray(x)[:, 0] > 0).astype(np.int64)

@@ -110,17 +110,19 @@ def test_config_round_trips_through_json(cfg):
 
 def test_parameter_count_of_the_mlp():
     """time MLP 2(1+2n) -> w -> w; d -> w; depth blocks of (LayerNorm + 3 w x w linears); LayerNorm;
-    w -> d; d -> d."""
+    w -> d; d -> d; the gain w -> d."""
     d, w, depth, n = 3, 16, 2, 4
-    net = build_network(MLPConfig(dim=d, width=w, depth=depth, time=TimeEmbeddingConfig(n, 0.5, 4.0)))
     expected = (2 * (1 + 2 * n) * w + w + w * w + w) + (d * w + w) + depth * (2 * w + 3 * (w * w + w)) \
         + 2 * w + (w * d + d) + d * d
-    assert sum(p.numel() for p in net.parameters()) == expected
+    for gain in (False, True):
+        net = build_network(MLPConfig(dim=d, width=w, depth=depth, time=TimeEmbeddingConfig(n, 0.5, 4.0), time_gain=gain))
+        assert sum(p.numel() for p in net.parameters()) == expected + gain * (w * d + d)
 
 
 @pytest.mark.parametrize("make, match", [
     (lambda: MLPConfig(dim=0), "dim"),
     (lambda: MLPConfig(dim=2, width=2.5), "width"),
+    (lambda: MLPConfig(dim=2, time_gain="yes"), "time_gain"),
     (lambda: UNetConfig((1, 8, 8), base_channels=12, groups=8), "base_channels"),
     (lambda: UNetConfig((1, 6, 6), channel_mult=(1, 2, 2)), "divisible"),
     (lambda: UNetConfig((8, 8)), "image_shape"),
@@ -171,3 +173,19 @@ def test_fresh_preconditioned_model_is_the_exact_isotropic_gaussian_denoiser():
 def test_preconditioning_rejects_a_bad_sigma_data():
     with pytest.raises(ValueError, match="sigma_data"):
         EDMPreconditioned(build_network(MLPConfig(dim=2)), VPLinear(), 0.0)
+
+
+def test_mlp_linear_path_has_a_time_dependent_gain():
+    """With the output map W_out at zero, eps = (W_skip x) * (1 + G SiLU(time MLP(e(t)))), by hand."""
+    net = randomised(MLPConfig(dim=3, width=8, depth=1)).double()
+    with torch.no_grad():
+        net.out.weight.zero_()
+        net.out.bias.zero_()
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    t = torch.tensor([0.01, 0.2, 0.4, 0.7, 1.0], dtype=torch.float64)
+    emb = torch.nn.functional.silu(net.time(t))
+    want = (x @ net.skip.weight.T) * (1 + emb @ net.gain.weight.T + net.gain.bias)
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x, t).numpy(), want.detach().numpy(), rtol=1e-12, atol=1e-14)
+        slope = [float(net(x[:1], tt)[0, 0] / (x[:1] @ net.skip.weight.T)[0, 0]) for tt in (0.1, 0.9)]
+    assert abs(slope[0] - slope[1]) > 1e-3  # the slope of eps in x changes with t

@@ -45,6 +45,13 @@ def test_two_deltas_network_within_five_percent(capsys, cache_dir, tmp_path):
     # the network follows it near t_c: within 0.5 of it where the theory margin is within 0.5 of 0
     near = np.abs(table.margin_theory) < 0.5
     assert near.sum() >= 3 and np.abs(table.margin_network - table.margin_theory)[near].max() < 0.5
+    # the window's largest gap, split at theory's t_c, recomputed from the table
+    gap = np.abs(table.margin_network - table.margin_theory)
+    window = np.abs(table.logsnr - r["logsnr_c_theory"]) <= r["window_logsnr"]
+    before = window & (table.logsnr <= r["logsnr_c_theory"])
+    assert r["max_abs_margin_gap_before_t_c"] == pytest.approx(gap[before].max(), rel=1e-12)
+    assert r["max_abs_margin_gap_after_t_c"] == pytest.approx(gap[window & ~before].max(), rel=1e-12)
+    assert r["max_abs_margin_gap_window"] == max(r["max_abs_margin_gap_before_t_c"], r["max_abs_margin_gap_after_t_c"])
     config = json.loads((out_dir / "margins.config.json").read_text())
     assert config["command"] == "validate" and config["t_c_network"] == r["t_c_network"]
 
