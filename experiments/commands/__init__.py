@@ -12,7 +12,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="peak learning rate (default: per data set)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and minibatches (default: 0)")
     p.add_argument("--precondition", help="edm (EDM preconditioning, sigma_data from the data) or none (the "
-                                          "network predicts eps directly; the default)")
+                                          "network predicts eps directly); default: none for the mlp on d <= 2, "
+                                          "else edm")
 
 
 def training_config(args: argparse.Namespace, dataset, arch: str = "mlp"):

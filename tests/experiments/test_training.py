@@ -162,7 +162,8 @@ def test_precondition_takes_sigma_data_from_the_data():
     assert data_rms(points, rows=7) == pytest.approx(want, rel=1e-12)  # chunking does not change it
     model = Data("g", x[:0], (2,), Gaussian([0.3, -1.0], [[2.0, 0.5], [0.5, 1.0]]))
     assert data_rms(model) == pytest.approx(np.sqrt((0.09 + 1.0 + 3.0) / 2), rel=1e-14)
-    assert default_train_config(points).precondition == "none"
+    assert default_train_config(points).precondition == "edm"  # d = 3
+    assert default_train_config(Data("plane", x[:, :2], (2,))).precondition == "none"
     assert with_precondition(default_train_config(points), points, "none").sigma_data is None
     with pytest.raises(ValueError, match="--precondition: edm needs data of non-zero scale"):
         with_precondition(TINY, Data("zeros", np.zeros((4, 1), np.float32), (1,)), "edm")
