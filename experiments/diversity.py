@@ -135,6 +135,7 @@ def plot_diversity(result: DiversityResult, path=None, axes=None):
 
 def _stacked(ax, names: list[str], shares: np.ndarray, classes: list[str], legend_title: str) -> None:
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import ScaledTranslation
 
     left = np.zeros(len(names))
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
@@ -146,8 +147,9 @@ def _stacked(ax, names: list[str], shares: np.ndarray, classes: list[str], legen
     ax.set_xlim(0, 1)
     ax.set_xlabel("share")
     ax.grid(False)
-    ax.legend(title=legend_title, ncol=min(5, len(classes)), loc="upper center", bbox_to_anchor=(0.5, -0.15),
-              fontsize=7, title_fontsize=8)
+    below_label = ax.transAxes + ScaledTranslation(0, -30 / 72, ax.figure.dpi_scale_trans)  # 30 pt under the axes
+    ax.legend(title=legend_title, ncol=min(5, len(classes)), loc="upper center", bbox_to_anchor=(0.5, 0),
+              bbox_transform=below_label, fontsize=7, title_fontsize=8)
 
 
 def _entropy_panel(ax, result: DiversityResult) -> None:

@@ -85,7 +85,7 @@ def figure_late_start(ctx: FigureContext) -> FigureOutput:
     ax.set_title("(a) " + ax.get_title(), loc="left")
     ax.set_title("")
     _drop_figure_legends(fig)
-    ax.legend(loc="upper left", fontsize=6.5, ncol=2)
+    ax.legend(loc="upper right", fontsize=6.5, ncol=2, frameon=True, framealpha=0.9, edgecolor="none")
     curves = result.curves[result.curves.metric == primary]
     rec.table(ax, "curve", [{"method": r.method, "step": int(r.step), "t_start": r.t_start, "nfe": int(r.nfe),
                              "metric": primary, "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high}

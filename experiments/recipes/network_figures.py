@@ -492,8 +492,9 @@ def figure_digits_trajectories(ctx: FigureContext) -> FigureOutput:
         + ", ".join(f"{t_grid[k]:.2f}" for k in shown) + " (the last column is the sample; rows: the first path ending in each of the first four classes to appear). "
         "Early estimates are blurred averages; the network's D(x_t, t) differs from the exact score's along all "
         f"{n_paths} paths by an RMS per pixel (pixels in [−1, 1]) of "
-        + ", ".join(f"{v:.3f}" for v in gap.values()) + " at t = " + ", ".join(gap) + f" (exact t_c = {theory.t_c:.3f}"
-        "). The digit's identity emerges and fixes below t_c, over the commitment-time quartiles of (b), t ≈ {summary['quartiles_t_commit'][1]:.2f} "
+        + ", ".join(f"{v:.3f}" for v in gap.values()) + " at t = " + ", ".join(gap) + " (growing at small t, where the exact score "
+        "of the finite training set pulls each path onto one training image). The digit's identity emerges "
+        f"and fixes below t_c, over the commitment-time quartiles of (b), t ≈ {summary['quartiles_t_commit'][1]:.2f} "
         f"to {summary['quartiles_t_commit'][0]:.2f}." + _quick_note(ctx))
     config = {"schedule": SCHEDULE.config(), "sampler": "sde", "n_paths": n_paths, "n_steps": n_steps,
               "seeds": f"{seeds[0]}-{seeds[-1]}", "start": start.config, "class_pair": list(pair),
