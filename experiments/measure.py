@@ -21,15 +21,17 @@ Derivatives come from ``torch.func``: the dense J of a batch is ``vmap(jacrev(b)
 (each point's J from one vectorised set of d vector-Jacobian products); matrix-free, J^T v comes from
 the pullback of ``torch.func.vjp`` at the point, and J v from the vjp of that linear map u -> J^T u
 (reverse over reverse: one forward pass at a point serves every product there). Forward mode
-(``torch.func.jvp``) was measured here at 6-13x the cost of this J v for the toolkit's networks on the
-CPU, since it repeats the forward pass for every product. A denoiser must treat batch rows
-independently (eval-mode networks and exact denoisers do) and read t only through torch operations
-or ``noise_level``.
+(``torch.func.jvp``), which repeats the forward pass for every product, was measured at 10x (digits
+MLP) and 3x (3x16x16 U-Net) the cost of this J v on the CPU (``benchmarks/jacobian.py``). A
+denoiser must treat batch rows independently (eval-mode networks and exact denoisers do) and read t
+only through torch operations or ``noise_level``.
 
 Precision: a network runs in its own dtype (float32; :class:`NetworkDenoiser` casts the input),
 while the Newton state, the drift arithmetic, the Krylov bases and the eigenvalue problems are
 float64. A matrix-free product costs one backward pass of batch 1 through the stored graph, so a
-64x64x3 U-Net fits one GPU with room to spare; ``chunk_size`` bounds the points per dense batch.
+64x64x3 U-Net (d = 12288) needs the memory of one forward and two backward passes of one image (on the
+CPU: top-2 eigenvalues by 60 Lanczos steps in 8 s, ``benchmarks/cuda_check.py --device cpu``);
+``chunk_size`` bounds the points per dense batch.
 
 The exact :class:`ExactDenoiser` computes in numpy and cannot be differentiated; every function here
 swaps it for :class:`TorchExactDenoiser`, an independent torch port of the same posterior mean, so
