@@ -307,7 +307,8 @@ def test_train_command_trains_then_reads_the_cache(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, message", [(["--steps", "0"], "--steps"), (["--device", "tpu"], "--device"),
                                             (["--schedule", "linear"], "schedule"),
-                                            (["--batch-size", "-3"], "--batch-size")])
+                                            (["--batch-size", "-3"], "--batch-size"),
+                                            (["--precondition", "karras"], "--precondition: expected one of none, edm")])
 def test_train_command_rejects_bad_input(tmp_path, capsys, extra, message):
     assert main(["train", "--data", "two-deltas", "--cache-dir", str(tmp_path), *extra]) == 2
     assert message in capsys.readouterr().err
