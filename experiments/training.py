@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from symbreak.analysis.datasets import chunk_slices
 from symbreak.analysis.io import atomic_write, package_versions, to_jsonable, write_json
 from symbreak.theory import DataModel, Schedule
 
@@ -177,10 +178,8 @@ def _recipe(dataset: TrainingData, arch: str) -> TrainConfig:
 def with_precondition(config: TrainConfig, dataset: TrainingData, precondition: str) -> TrainConfig:
     """``config`` with ``precondition`` ('none': the network predicts eps; 'edm': :class:`EDMPreconditioned`
     with sigma_data = :func:`data_rms` of ``dataset``)."""
-    if precondition not in PRECONDITIONINGS:
-        raise ValueError(f"--precondition: expected one of {', '.join(PRECONDITIONINGS)}, got {precondition!r}")
-    if precondition == "none":
-        return replace(config, precondition="none", sigma_data=None)
+    if precondition != "edm":  # TrainConfig rejects anything but "none"
+        return replace(config, precondition=precondition, sigma_data=None)
     if not (rms := data_rms(dataset)) > 0:
         raise ValueError(f"--precondition: edm needs data of non-zero scale, but {dataset.name!r} has RMS {rms}; "
                          "use --precondition none")
@@ -193,7 +192,7 @@ def data_rms(dataset: TrainingData, rows: int = 1 << 14) -> float:
     if dataset.model is not None:
         return math.sqrt((float(dataset.model.mean @ dataset.model.mean) + float(np.trace(dataset.model.cov)))
                          / dataset.model.dim)
-    total = sum(float(np.square(dataset.x[i:i + rows], dtype=np.float64).sum()) for i in range(0, len(dataset.x), rows))
+    total = sum(float(np.square(dataset.x[sl], dtype=np.float64).sum()) for sl in chunk_slices(len(dataset.x), rows))
     return math.sqrt(total / max(1, dataset.x.shape[0] * dataset.x.shape[1]))
 
 
@@ -395,8 +394,8 @@ def resolved_config(dataset: TrainingData, schedule: Schedule, config: TrainConf
 def _points_sha256(x: np.ndarray, rows: int = 1 << 14) -> str:
     """sha256 of the samples as float32, read in chunks of ``rows`` (memory maps are never copied whole)."""
     h = hashlib.sha256()
-    for start in range(0, len(x), rows):
-        h.update(np.ascontiguousarray(x[start:start + rows], dtype=np.float32).tobytes())
+    for sl in chunk_slices(len(x), rows):
+        h.update(np.ascontiguousarray(x[sl], dtype=np.float32).tobytes())
     return h.hexdigest()
 
 
