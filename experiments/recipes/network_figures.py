@@ -448,15 +448,10 @@ def figure_digits_trajectories(ctx: FigureContext) -> FigureOutput:
     shown = [int(np.argmin(np.abs(t_grid - t))) for t in DECODE_TIMES]
     rows = first_of_each_class(final, DECODE_ROWS)
     traj = res.trajectory.reshape(len(t_grid), n_paths, -1)
-    decoded = np.empty((len(rows), len(shown), data.dim))
-    for c, k in enumerate(shown):
-        x = traj[k, rows]
-        if t_grid[k] > 0:
-            with torch.no_grad():
-                x = den(x.reshape((len(rows),) + data.shape).to(denoiser_device(den)), float(t_grid[k]))
-        decoded[:, c] = x.reshape(len(rows), -1).cpu().numpy()
+    d_net = denoised_at(den, traj, t_grid, shown)
+    decoded = d_net[:, rows].transpose(1, 0, 2)
     labels = analysis.labels[np.ix_(shown, rows)]
-    gap = denoiser_gap(den, ExactDenoiser(exact_model(data), SCHEDULE, data.shape), traj, t_grid, shown)
+    gap = denoiser_gap(d_net, ExactDenoiser(exact_model(data), SCHEDULE, data.shape), traj, t_grid, shown)
     rec.axes(ax_d, "c", "pixel column", "pixel row", "denoised estimates $D(x_t, t)$ along four trajectories")
     rec.image(ax_d, "D(x_t, t) mosaic", decoded_mosaic(decoded, data.shape), cmap="gray_r", vmin=-1, vmax=1)
     ax_d.grid(False)
@@ -507,19 +502,31 @@ def figure_digits_trajectories(ctx: FigureContext) -> FigureOutput:
 # ---------------------------------------------------------------------------------------------
 # figure 7
 # ---------------------------------------------------------------------------------------------
-def denoiser_gap(den, exact, traj, t_grid: Array, shown: list[int]) -> dict[str, float]:
-    """sqrt(mean over paths and pixels of (D_network - D_exact)^2) at the decoded times t > 0 (keyed "0.80", ...)."""
+def denoised_at(den, traj, t_grid: Array, shown: list[int]) -> Array:
+    """D(x_t, t) of every path at the grid indices ``shown`` (the state itself at t = 0), (len(shown), paths, d)."""
     import torch
 
     from symbreak.experiments.measure import denoiser_device
 
-    out = {}
+    out = []
     for k in shown:
+        x = traj[k]
         if t_grid[k] > 0:
-            x = traj[k].reshape((traj.shape[1],) + tuple(den.shape))
             with torch.no_grad():
-                d_net = den(x.to(denoiser_device(den)), float(t_grid[k])).cpu().double()
-            out[f"{t_grid[k]:.2f}"] = float(torch.sqrt(((d_net - exact(x.cpu().double(), float(t_grid[k]))) ** 2).mean()))
+                x = den(x.reshape((len(x),) + tuple(den.shape)).to(denoiser_device(den)), float(t_grid[k]))
+        out.append(x.reshape(len(traj[k]), -1).cpu().double().numpy())
+    return np.stack(out)
+
+
+def denoiser_gap(d_net: Array, exact, traj, t_grid: Array, shown: list[int]) -> dict[str, float]:
+    """sqrt(mean over paths and pixels of (D_network - D_exact)^2) at the decoded times t > 0 (keyed "0.80", ...),
+    from the network's estimates ``d_net`` of :func:`denoised_at`."""
+    out = {}
+    for c, k in enumerate(shown):
+        if t_grid[k] > 0:
+            x = traj[k].cpu().double().reshape((traj.shape[1],) + tuple(exact.shape))
+            d_exact = exact(x, float(t_grid[k])).reshape(len(x), -1).numpy()
+            out[f"{t_grid[k]:.2f}"] = float(np.sqrt(np.mean((d_net[c] - d_exact) ** 2)))
     return out
 
 
