@@ -51,6 +51,7 @@ from symbreak.theory import GaussianMixture, Schedule, get_schedule
 from symbreak.theory.critical import CriticalTimes, critical_times, gaussian_critical_times
 
 from .denoisers import Denoiser, ExactDenoiser
+from .measure import denoiser_device
 from .samplers import default_grid, get_sampler
 from .seeds import parse_seeds
 from .starts import gls_gaussian, start_state
@@ -191,12 +192,6 @@ def draw_samples(denoiser: Denoiser, method: Method, seeds: Sequence[int] | str,
     if save_to is not None:
         _save_samples(Path(save_to), samples)
     return samples
-
-
-def denoiser_device(denoiser: Denoiser) -> torch.device:
-    """Where the denoiser's network lives (the CPU for exact denoisers)."""
-    net = getattr(denoiser, "net", None)
-    return next(net.parameters()).device if net is not None else torch.device("cpu")
 
 
 def _save_samples(path: Path, samples: Samples) -> None:
