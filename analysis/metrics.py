@@ -1,7 +1,7 @@
 """Sample-quality and diversity metrics that need nothing from the network (numpy, scipy, POT).
 
 Inception weights cannot be had offline, so the Fréchet distance here is computed on the penultimate
-features of a small in-domain classifier (``symbreak.experiments.classifier``) and is called ``FD``,
+features of a small in-domain classifier (``symbreak.experiments.models.classifier``) and is called ``FD``,
 never FID. Every metric is meant to be read next to its floor: the same metric for held-out data
 against the training data (:func:`metric_table`), with percentile-bootstrap confidence intervals.
 

@@ -30,13 +30,17 @@ import numpy as np
 import torch
 
 from symbreak.analysis.datasets import load_dataset
-from symbreak.experiments.denoisers import ExactDenoiser, NetworkDenoiser
-from symbreak.experiments.measure import (LearnedDrift, TorchExactDenoiser, follow_central_branch, lanczos,
-                                          newton_fixed_point)
-from symbreak.experiments.networks import EDMPreconditioned, UNetConfig, build_network
-from symbreak.experiments.samplers import SAMPLERS, uniform_grid
-from symbreak.experiments.seeds import per_sample_noise
-from symbreak.experiments.training import default_train_config, load_or_train_model
+from symbreak.experiments.measure.branch import follow_central_branch
+from symbreak.experiments.measure.drift import LearnedDrift
+from symbreak.experiments.measure.fixed_points import newton_fixed_point
+from symbreak.experiments.measure.spectrum import lanczos
+from symbreak.experiments.models.denoisers import ExactDenoiser, NetworkDenoiser
+from symbreak.experiments.models.networks import EDMPreconditioned, UNetConfig, build_network
+from symbreak.experiments.models.oracle import TorchExactDenoiser
+from symbreak.experiments.models.training import default_train_config, load_or_train_model
+from symbreak.experiments.sampling.grids import uniform_grid
+from symbreak.experiments.sampling.samplers import SAMPLERS
+from symbreak.experiments.sampling.seeds import per_sample_noise
 from symbreak.theory import GaussianMixture, VPLinear
 
 SCHEDULE = VPLinear()

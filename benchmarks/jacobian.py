@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 
 import torch
-
-from symbreak.experiments.denoisers import NetworkDenoiser
-from symbreak.experiments.measure import LearnedDrift
-from symbreak.experiments.networks import EDMPreconditioned, MLPConfig, UNetConfig, build_network
-from symbreak.theory import VPLinear
-
 from posterior import best_times
+
+from symbreak.experiments.measure.drift import LearnedDrift
+from symbreak.experiments.models.denoisers import NetworkDenoiser
+from symbreak.experiments.models.networks import EDMPreconditioned, MLPConfig, UNetConfig, build_network
+from symbreak.theory import VPLinear
 
 SCHEDULE = VPLinear()
 

@@ -19,10 +19,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import platform
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +28,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from symbreak.analysis.io import package_versions
+from symbreak.experiments.output import STYLE_FILE, Outputs, figure_environment, save
 
-STYLE_FILE = "symbreak.mplstyle"
 FILE_KINDS = ("png", "pdf", "csv", "json")
 VERSIONED_PACKAGES = ("symbreak", "numpy", "scipy", "pandas", "matplotlib", "torch")
 
@@ -260,7 +258,8 @@ def recipe(number: int, slug: str, title: str) -> Callable[[Callable], Callable]
 
 def load_recipes() -> dict[int, FigureRecipe]:
     """Import every recipe module of this package and return the registry, sorted by number."""
-    from . import __name__ as package, __path__ as path
+    from symbreak.experiments.recipes import __name__ as package
+    from symbreak.experiments.recipes import __path__ as path
 
     for info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
         if info.name != "common":
@@ -290,30 +289,6 @@ def select_figures(only: str | None, available: Sequence[int]) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 # style, layout and deterministic saving
 # ---------------------------------------------------------------------------------------------
-def style_path() -> Path:
-    return Path(str(files("symbreak.experiments") / "data" / STYLE_FILE))
-
-
-@contextmanager
-def figure_environment() -> Iterator[None]:
-    """The figure style, and single-threaded BLAS: the theory works on many small matrices (d <= 64),
-    for which threaded BLAS on a shared machine is an order of magnitude slower."""
-    import matplotlib.style
-    from threadpoolctl import threadpool_limits
-
-    with matplotlib.style.context(style_path()), threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-def new_figure(nrows: int, ncols: int, width: float, height: float, **subplot_kw):
-    """A pyplot-free figure (no global state) with constrained layout and an (nrows, ncols) axes array."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, **subplot_kw)
-    return fig, axes
-
-
 def invert_time_axis(ax, T: float) -> None:
     """t from T (left) to 0 (right): generation runs left to right."""
     ax.set_xlim(T, 0.0)
@@ -334,32 +309,23 @@ class SavedFigure:
     seconds: float
 
 
-def _write(recipe_: FigureRecipe, output: FigureOutput, ctx: FigureContext, folder: Path) -> None:
-    """The four files of one figure into ``folder``, with no time stamps or run-dependent content."""
-    from symbreak.analysis.io import dumps
-
-    paths = recipe_.paths(folder)
-    output.figure.savefig(paths["png"], format="png", metadata={"Software": None})
-    output.figure.savefig(paths["pdf"], format="pdf", metadata={"CreationDate": None, "ModDate": None})
-    output.data.to_csv(paths["csv"], index=False, lineterminator="\n")
+def _outputs(recipe_: FigureRecipe, output: FigureOutput, ctx: FigureContext) -> Outputs:
+    """The four files of one figure, with no time stamps or run-dependent content."""
+    names = {kind: p.name for kind, p in recipe_.paths(Path(".")).items()}
     sidecar = {"figure": recipe_.number, "slug": recipe_.slug, "title": recipe_.title,
                "caption": output.caption, "summary": output.summary,
                "config": {**ctx.config(), **output.config, "style": STYLE_FILE},
-               "files": {kind: p.name for kind, p in paths.items()},
-               "csv_columns": list(map(str, output.data.columns)), "versions": versions()}
-    paths["json"].write_text(dumps(sidecar) + "\n")
+               "files": names, "csv_columns": list(map(str, output.data.columns)), "versions": versions()}
+    return Outputs(recipe_.stem, figure=output.figure, frames={"": output.data}, documents={names["json"]: sidecar})
 
 
 def make_figure(recipe_: FigureRecipe, ctx: FigureContext) -> SavedFigure:
     """Build one figure and save its four files into ``ctx.out_dir``, all or nothing."""
     import time
 
-    from symbreak.analysis.io import staged_dir
-
     start = time.perf_counter()
     with figure_environment():
         output = recipe_.make(ctx)
-        with staged_dir(ctx.out_dir) as tmp:
-            _write(recipe_, output, ctx, tmp)
+        save(ctx.out_dir, _outputs(recipe_, output, ctx))
     return SavedFigure(recipe_.number, recipe_.stem, recipe_.paths(ctx.out_dir), output.summary, output.caption,
                        time.perf_counter() - start)

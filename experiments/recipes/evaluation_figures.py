@@ -2,10 +2,10 @@
 Gaussian late start (GLS).
 
 8. late-start curves (the paper's Fig. 2 analogue): FD against the start step of a plain late start, the elbow
-   and the theory's t_c (:func:`symbreak.experiments.late_start.late_start_curves`);
+   and the theory's t_c (:func:`symbreak.experiments.paper.late_start.late_start_curves`);
 9. the GLS table (Table 1 analogue) as a rendered table and a vanilla-vs-GLS chart, with sample grids of DDIM-5
-   vanilla vs GLS at t_c (Fig. 3 analogue) (:func:`symbreak.experiments.gls_table.gls_table`);
-10. diversity (Fig. 4 analogue): class shares and their entropy (:func:`symbreak.experiments.diversity.diversity`).
+   vanilla vs GLS at t_c (Fig. 3 analogue) (:func:`symbreak.experiments.paper.gls_table.gls_table`);
+10. diversity (Fig. 4 analogue): class shares and their entropy (:func:`symbreak.experiments.paper.diversity.diversity`).
 
 All three share one :func:`symbreak.experiments.evaluation.prepare` setup (digits split 80/20, discrete DDPM
 schedule of 1000 steps, the network and the feature classifier trained on the training part and cached on disk
@@ -21,9 +21,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from symbreak.experiments.recipes.common import FigureContext, FigureOutput, Recorder, recipe
 from symbreak.experiments.recipes.network_figures import decoded_mosaic, single_threaded
-
-from .common import FigureContext, FigureOutput, Recorder, recipe
 
 DATA = "digits"
 GRID_SIDE, GRID_STEPS = 8, 5          # figure 9: 8 x 8 samples of DDIM-5
@@ -41,7 +40,7 @@ PAPER_FID_LABEL = "paper's FID on MNIST, Inception features (reference, not comp
 def evaluation_setup(ctx: FigureContext):
     """:func:`~symbreak.experiments.evaluation.prepare` on digits (quick: the evaluation's quick settings),
     network and classifier cached in ``ctx.cache_dir``."""
-    from symbreak.experiments.evaluation import prepare
+    from symbreak.experiments.paper.setup import prepare
 
     return prepare(DATA, quick=ctx.quick, device=ctx.device, cache_dir=ctx.cache_dir, seed=ctx.seed)
 
@@ -66,7 +65,7 @@ def _fmt(v) -> str:
 @recipe(8, "late_start", "Late-start curves: FD against the start step, the elbow and t_c (Fig. 2)")
 @single_threaded
 def figure_late_start(ctx: FigureContext) -> FigureOutput:
-    from symbreak.experiments.late_start import late_start_curves, paper_elbow_step, plot_late_start, start_times
+    from symbreak.experiments.paper.late_start import late_start_curves, paper_elbow_step, plot_late_start, start_times
 
     setup = evaluation_setup(ctx)
     points = ctx.choose(FULL_POINTS, QUICK_POINTS)
@@ -129,8 +128,8 @@ def figure_late_start(ctx: FigureContext) -> FigureOutput:
 @recipe(9, "gls_table", "The GLS table (Table 1) and DDIM-5 samples vanilla vs GLS (Fig. 3)")
 @single_threaded
 def figure_gls_table(ctx: FigureContext) -> FigureOutput:
-    from symbreak.experiments.evaluation import Method, draw_samples
-    from symbreak.experiments.gls_table import default_sweep, gls_table, paper_table1
+    from symbreak.experiments.paper.gls_table import default_sweep, gls_table, paper_table1
+    from symbreak.experiments.sampling.draw import Method, draw_samples
 
     setup = evaluation_setup(ctx)
     seeds = seed_blocks(ctx, setup, ctx.choose(FULL_GLS_BLOCKS, QUICK_GLS_BLOCKS))
@@ -240,7 +239,7 @@ def _gain_panel(rec: Recorder, ax, s: pd.DataFrame, table) -> None:
 @recipe(10, "diversity", "Diversity: class shares and entropy of DDIM-n vs gls-DDIM-n (Fig. 4)")
 @single_threaded
 def figure_diversity(ctx: FigureContext) -> FigureOutput:
-    from symbreak.experiments.diversity import PAPER_LABEL, diversity, paper_diversity, plot_diversity
+    from symbreak.experiments.paper.diversity import PAPER_LABEL, diversity, paper_diversity, plot_diversity
 
     setup = evaluation_setup(ctx)
     seeds = seed_blocks(ctx, setup, ctx.choose(FULL_DIVERSITY_BLOCKS, QUICK_DIVERSITY_BLOCKS))

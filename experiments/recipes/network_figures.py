@@ -9,7 +9,7 @@
 7. the cloning probability phi(t), measured with the exact denoiser and with a trained network, against
    Biroli et al.'s closed form, with speciation and critical times.
 
-Networks come from :func:`symbreak.experiments.training.load_or_train_model` (default training recipe; in
+Networks come from :func:`symbreak.experiments.models.training.load_or_train_model` (default training recipe; in
 quick mode :data:`QUICK_STEPS` steps), cached on disk by configuration in the context's cache folder and
 in memory for the rest of the run, so figures share them. Everything runs on the VP linear schedule with
 the reverse SDE (c = 1).
@@ -25,13 +25,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from symbreak.analysis.datasets import Dataset, load_dataset
-from symbreak.theory import (CriticalTimes, DataModel, GaussianMixture, VPLinear, cloning_probability, critical_times,
-                             speciation_tau)
-
-from .common import FigureContext, FigureOutput, Recorder, invert_time_axis, new_figure, recipe
+from symbreak.experiments.output import new_figure
+from symbreak.experiments.recipes.common import FigureContext, FigureOutput, Recorder, invert_time_axis, recipe
+from symbreak.theory import (
+    CriticalTimes,
+    DataModel,
+    GaussianMixture,
+    VPLinear,
+    cloning_probability,
+    critical_times,
+    speciation_tau,
+)
 
 if TYPE_CHECKING:
-    from symbreak.experiments.training import CachedModel
+    from symbreak.experiments.models.training import CachedModel
 
 Array = NDArray[np.float64]
 SCHEDULE = VPLinear()
@@ -99,7 +106,7 @@ class Trained:
 def trained(name: str, ctx: FigureContext) -> Trained:
     """The cached network of ``name``: the default recipe (quick: :data:`QUICK_STEPS` steps of minibatches of
     :data:`QUICK_BATCH`), seed ctx.seed."""
-    from symbreak.experiments.training import default_train_config, load_or_train_model
+    from symbreak.experiments.models.training import default_train_config, load_or_train_model
 
     data = figure_dataset(name, ctx.quick, ctx.seed)
     config = default_train_config(data)
@@ -117,7 +124,7 @@ def exact_critical(name: str, quick: bool, seed: int) -> CriticalTimes:
 @lru_cache(maxsize=None)
 def network_branch(name: str, ctx: FigureContext):
     """The trained network's central branch (Newton-followed fixed point of the learned drift)."""
-    from symbreak.experiments.measure import follow_central_branch
+    from symbreak.experiments.measure.branch import follow_central_branch
 
     net = trained(name, ctx)
     x_init = SCHEDULE.alpha(SCHEDULE.T) * exact_model(net.data).mean
@@ -132,7 +139,7 @@ def single_threaded(make: Callable[[FigureContext], FigureOutput]) -> Callable[[
     6 ms for a batch of 200 through the 2-D MLP)."""
     @wraps(make)
     def run(ctx: FigureContext) -> FigureOutput:
-        from symbreak.experiments.threads import torch_threads
+        from symbreak.experiments.runtime.threads import torch_threads
 
         with torch_threads(1):
             return make(ctx)
@@ -194,7 +201,7 @@ def _events_text(events: list[dict]) -> str:
 @recipe(4, "network_margins", "Theory vs trained network: the margin along the central branch and t_c")
 @single_threaded
 def figure_network_margins(ctx: FigureContext) -> FigureOutput:
-    from symbreak.experiments.commands.validate import compare
+    from symbreak.experiments.cli.validate import compare
 
     fig, axes = new_figure(1, 3, 7.4, 2.8)
     rec = Recorder()
@@ -290,7 +297,7 @@ def barrier_height(u: Array) -> float:
 @recipe(5, "arc_potential", "Potential along an arc between two samples, trained network vs exact score")
 @single_threaded
 def figure_arc_potential(ctx: FigureContext) -> FigureOutput:
-    from symbreak.experiments.arc import arc_potential
+    from symbreak.experiments.measure.arc import arc_potential
 
     fig, axes = new_figure(2, 3, 7.4, 4.8)
     rec = Recorder()
@@ -381,12 +388,17 @@ def decoded_mosaic(images: Array, shape: tuple[int, int]) -> Array:
 def figure_digits_trajectories(ctx: FigureContext) -> FigureOutput:
     import torch
 
-    from symbreak.experiments.classifier import load_or_train_classifier
-    from symbreak.experiments.denoisers import ExactDenoiser
-    from symbreak.experiments.measure import denoiser_device
-    from symbreak.experiments.samplers import get_sampler, uniform_grid
-    from symbreak.experiments.starts import start_state
-    from symbreak.experiments.trajectories import analyse_trajectories, denoised_class, mean_difference_direction
+    from symbreak.experiments.measure.trajectories import (
+        analyse_trajectories,
+        denoised_class,
+        mean_difference_direction,
+    )
+    from symbreak.experiments.models.classifier import load_or_train_classifier
+    from symbreak.experiments.models.denoisers import ExactDenoiser
+    from symbreak.experiments.models.oracle import denoiser_device
+    from symbreak.experiments.sampling.grids import uniform_grid
+    from symbreak.experiments.sampling.samplers import get_sampler
+    from symbreak.experiments.sampling.starts import start_state
 
     net = trained("digits", ctx)
     data, den = net.data, net.denoiser
@@ -506,7 +518,7 @@ def denoised_at(den, traj, t_grid: Array, shown: list[int]) -> Array:
     """D(x_t, t) of every path at the grid indices ``shown`` (the state itself at t = 0), (len(shown), paths, d)."""
     import torch
 
-    from symbreak.experiments.measure import denoiser_device
+    from symbreak.experiments.models.oracle import denoiser_device
 
     out = []
     for k in shown:
@@ -547,8 +559,8 @@ CLONING_PANELS = ((BIROLI_NAME, BIROLI_M, BIROLI_S, "two Gaussians ±3, s = 1"),
 @recipe(7, "cloning", "Cloning probability phi(t): measured vs Biroli et al.'s closed form")
 @single_threaded
 def figure_cloning(ctx: FigureContext) -> FigureOutput:
-    from symbreak.experiments.denoisers import ExactDenoiser
-    from symbreak.experiments.trajectories import cloning_experiment
+    from symbreak.experiments.measure.trajectories import cloning_experiment
+    from symbreak.experiments.models.denoisers import ExactDenoiser
 
     fig, axes = new_figure(1, 2, 7.4, 3.0)
     rec = Recorder()

@@ -18,13 +18,36 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from symbreak.theory import (VE, CriticalTimes, DataModel, DiscreteDDPM, FixedPoints,
-                             GaussianMixture, Schedule, SymmetricDeltas, VPCosine, VPLinear, critical_times,
-                             drift, fixed_points_1d, gaussian_critical_times, gaussian_margin, jacobian,
-                             normalised_jacobian_eigenvalues, potential)
-
-from .common import (CRITICAL_COLOURS, STABILITY_STYLE, FigureContext, FigureOutput, Recorder, invert_time_axis,
-                     new_figure, recipe)
+from symbreak.experiments.output import new_figure
+from symbreak.experiments.recipes.common import (
+    CRITICAL_COLOURS,
+    STABILITY_STYLE,
+    FigureContext,
+    FigureOutput,
+    Recorder,
+    invert_time_axis,
+    recipe,
+)
+from symbreak.theory import (
+    VE,
+    CriticalTimes,
+    DataModel,
+    DiscreteDDPM,
+    FixedPoints,
+    GaussianMixture,
+    Schedule,
+    SymmetricDeltas,
+    VPCosine,
+    VPLinear,
+    critical_times,
+    drift,
+    fixed_points_1d,
+    gaussian_critical_times,
+    gaussian_margin,
+    jacobian,
+    normalised_jacobian_eigenvalues,
+    potential,
+)
 
 Array = NDArray[np.float64]
 T_BEFORE, T_AFTER = 0.45, 0.15            # figure 1: times before and after t_c in generation order
@@ -166,9 +189,10 @@ def _num(value: float, digits: int = 4) -> str:
 def figure_two_deltas(ctx: FigureContext) -> FigureOutput:
     import torch
 
-    from symbreak.experiments.denoisers import ExactDenoiser
-    from symbreak.experiments.samplers import SAMPLERS, uniform_grid
-    from symbreak.experiments.starts import start_state
+    from symbreak.experiments.models.denoisers import ExactDenoiser
+    from symbreak.experiments.sampling.grids import uniform_grid
+    from symbreak.experiments.sampling.samplers import SAMPLERS
+    from symbreak.experiments.sampling.starts import start_state
 
     schedule, model = VPLinear(), SymmetricDeltas(1.0)
     ct = two_delta_critical_times(schedule)

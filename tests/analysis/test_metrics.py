@@ -11,8 +11,19 @@ import scipy.linalg
 import scipy.stats
 
 from symbreak.analysis.metrics import (
-    HELD_OUT, bootstrap_ci, class_histogram, entropy_bits, fd, frechet_distance_gaussians, kid,
-    kl_divergence_bits, metric_table, mode_coverage, sliced_wasserstein, w2_exact, wasserstein_1d,
+    HELD_OUT,
+    bootstrap_ci,
+    class_histogram,
+    entropy_bits,
+    fd,
+    frechet_distance_gaussians,
+    kid,
+    kl_divergence_bits,
+    metric_table,
+    mode_coverage,
+    sliced_wasserstein,
+    w2_exact,
+    wasserstein_1d,
 )
 from symbreak.analysis.splits import split_indices
 

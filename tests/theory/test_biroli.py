@@ -4,8 +4,14 @@ import math
 import numpy as np
 import pytest
 
-from symbreak.theory import (cloning_probability, cloning_probability_at, collapse_logsnr,
-                             collapse_tau_two_gaussians, speciation_logsnr, speciation_tau)
+from symbreak.theory import (
+    cloning_probability,
+    cloning_probability_at,
+    collapse_logsnr,
+    collapse_tau_two_gaussians,
+    speciation_logsnr,
+    speciation_tau,
+)
 from symbreak.theory.biroli import vp_tau_of_logsnr
 
 

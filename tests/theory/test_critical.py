@@ -9,8 +9,19 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from symbreak.analysis.io import to_jsonable
-from symbreak.theory import (VE, CriticalTime, DiscreteDDPM, EmpiricalData, Gaussian, SymmetricDeltas, VPCosine,
-                             VPLinear, critical_times, gaussian_critical_times, newton_fixed_point)
+from symbreak.theory import (
+    VE,
+    CriticalTime,
+    DiscreteDDPM,
+    EmpiricalData,
+    Gaussian,
+    SymmetricDeltas,
+    VPCosine,
+    VPLinear,
+    critical_times,
+    gaussian_critical_times,
+    newton_fixed_point,
+)
 
 SCHED = VPLinear()
 ALPHA_C = 0.6435942529

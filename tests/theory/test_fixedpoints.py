@@ -4,9 +4,19 @@ import math
 import numpy as np
 import pytest
 
-from symbreak.theory import (EmpiricalData, GaussianMixture, SymmetricDeltas, VPLinear, drift,
-                             drift_and_jacobian, fixed_point_iteration, fixed_points_1d, follow_branch, jacobian,
-                             newton_fixed_point)
+from symbreak.theory import (
+    EmpiricalData,
+    GaussianMixture,
+    SymmetricDeltas,
+    VPLinear,
+    drift,
+    drift_and_jacobian,
+    fixed_point_iteration,
+    fixed_points_1d,
+    follow_branch,
+    jacobian,
+    newton_fixed_point,
+)
 
 SCHED = VPLinear()
 DELTAS = SymmetricDeltas(1.0)
