@@ -12,12 +12,21 @@ empirical score's central branch followed with Newton continuation.
   spectrum. When only the top-k eigenvalues are known (the Lanczos route for large d), the rest of the
   variance, tr Sigma - sum of the k, is spread evenly over the other d - k directions
   (:attr:`.spectrum.Spectrum.residual_variance`): exact for the trace, an approximation for the sum of logs.
-* **Exact route** (``method="exact"``): :class:`symbreak.theory.EmpiricalData` of the samples (a seeded
-  random subset of ``max_points`` of them when N is larger, stated in the result) and
+* **Exact route** (``method="exact"``): :class:`symbreak.theory.EmpiricalData` of all N samples (a
+  seeded random subset only when ``max_points`` is given, stated in the result) and
   :func:`symbreak.theory.critical_times`: the branch through the centre alpha(T) mu is followed from T
   towards 0 and every crossing, closest approach and fold of the eigenvalues of J / beta is reported.
-  Real data are not exactly symmetric, so the pitchfork is usually imperfect: the top eigenvalue comes
-  close to zero and turns back, which is reported as a 'closest-approach' with its (negative) margin.
+  For d > 256 it is matrix-free (:class:`symbreak.theory.drifts.EmpiricalDrift`: Lanczos and MINRES on
+  products with the posterior covariance B^T B, O(N d) per product, memory O(chunk d + N)). t_c is
+  the first event on the central branch (an upward crossing, a fold, or the first real closest
+  approach whatever its depth; its margin is the size of the imperfection); every later event is a
+  successive bifurcation, described in ``hierarchy``: the soft direction's overlap with the top
+  covariance eigenvectors and, with labels, with the class-mean differences, and which classes (those
+  with posterior weight >= 1 % at the event's fixed point) lie on either side of it.
+* ``bootstrap=B``: a percentile confidence interval (``level``) for t_c from B resamples of the data
+  (multinomial weights on the same points: no copy), each run through the whole exact route; for the
+  Gaussian route from the asymptotic sampling variance of Lambda, Var = (E[z^4] - Lambda^2) / N with
+  z the data projected on the top covariance eigenvector, mapped through the monotone t_c(Lambda).
 * ``method="both"``: the two side by side. t_c, its kind and margin, the events and t_h then come from
   the exact route (the Gaussian t_c and t_h are reported beside them); t_s and the collapse time from
   the Gaussian route (they are Gaussian quantities of the whole spectrum and all N samples).
@@ -41,7 +50,9 @@ from symbreak.theory import critical_times, gaussian_critical_times, gaussian_ma
 from symbreak.theory.critical import AXES, QUANTITIES
 from symbreak.theory.dynamics import score_weight
 
-from .datasets import Dataset
+from symbreak.theory.drifts import EmpiricalDrift
+
+from .datasets import Dataset, chunk_slices, rows_per_chunk
 from .spectrum import Spectrum, covariance_spectrum
 
 Array = NDArray[np.float64]
@@ -112,6 +123,11 @@ class DatasetCriticalTimes:
     soft_overlap: float | None
     absent: dict[str, str]
     k: int
+    hierarchy: tuple[dict, ...] = ()
+    t_c_ci: tuple[float, float] | None = None
+    t_c_gaussian_ci: tuple[float, float] | None = None
+    bootstrap: dict | None = field(default=None, repr=False)
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def primary(self) -> CriticalTimes:
@@ -180,7 +196,10 @@ class DatasetCriticalTimes:
                     "events_gaussian": ([] if self.gaussian is None else
                                         [event_dict(e, self.schedule) for e in self.gaussian.events]),
                     "absent": dict(self.absent), "n_exact": self.n_exact, "subset": self.subset,
-                    "soft_overlap": self.soft_overlap,
+                    "soft_overlap": self.soft_overlap, "hierarchy": list(self.hierarchy),
+                    "t_c_ci": None if self.t_c_ci is None else list(self.t_c_ci),
+                    "t_c_gaussian_ci": None if self.t_c_gaussian_ci is None else list(self.t_c_gaussian_ci),
+                    "bootstrap": self.bootstrap, "notes": dict(self.notes),
                     "branch_status": None if self.exact is None else self.exact.branch.status,
                     "spectrum": None if self.spectrum is None else self.spectrum.config(),
                     "schedule": self.schedule.config(), "data": self.data})
@@ -201,11 +220,20 @@ class DatasetCriticalTimes:
                 rows.append({"quantity": f"{LABELS[suffix]} gaussian", **time_axes(self.gaussian_quantity(name),
                                                                                   self.schedule),
                              "margin": None, "note": self._gaussian_absent(name)})
+        if self.t_c_ci is not None or self.t_c_gaussian_ci is not None:
+            for label, ci in (("t_c CI", self.t_c_ci), ("t_c gaussian CI", self.t_c_gaussian_ci)):
+                if ci is not None:
+                    rows.append({"quantity": label, "t": ci[0], "margin": None,
+                                 "note": f"[{ci[0]:.5g}, {ci[1]:.5g}] at {self.bootstrap['level']:g}"})
+        described = {h["logsnr"]: h for h in self.hierarchy}
         for route in (self.exact, self.gaussian):
             for e in () if route is None else route.events:
                 note = f"eigenvalue {e.index + 1}" + (f" x{e.multiplicity}" if e.multiplicity > 1 else "")
+                h = described.get(e.time.logsnr) if route is self.primary else None
                 rows.append({"quantity": f"{route.method} event: {e.kind}", **time_axes(e.time, self.schedule),
-                             "margin": e.margin, "note": note})
+                             "margin": e.margin, "note": note + ("" if h is None else f"; {h['summary']}")})
+        for name, text in self.notes.items():
+            rows.append({"quantity": f"note: {name}", "margin": None, "note": text})
         return pd.DataFrame(rows, columns=["quantity", *AXES, "ddpm_step", "margin", "note"])
 
     def branch_table(self):
@@ -246,20 +274,83 @@ def full_spectrum(spectrum: Spectrum) -> Array:
     return np.concatenate([spectrum.lam, rest])
 
 
-def _gaussian_route(data: Dataset, schedule: Schedule, dynamics: str, k: int) -> tuple[CriticalTimes, Spectrum]:
-    """Critical times from the streaming spectrum of all N samples (every eigenvalue when d <= 1024,
-    else the top max(k, 16) and the residual variance)."""
-    spectrum = covariance_spectrum(data, k=None if data.dim <= 1024 else max(k, 16))
-    ct = gaussian_critical_times(full_spectrum(spectrum), schedule, n=data.n, dynamics=dynamics, k=k)
-    return ct, spectrum
+def _spectrum(data: Dataset, k: int) -> Spectrum:
+    """The streaming covariance spectrum of all N samples (every eigenvalue when d <= 1024, else the
+    top max(k, 16) and the residual variance)."""
+    return covariance_spectrum(data, k=None if data.dim <= 1024 else max(k, 16))
 
 
-def _exact_route(data: Dataset, schedule: Schedule, dynamics: str, k: int, max_points: int | None,
-                 seed: int) -> tuple[CriticalTimes, int, dict | None]:
-    """(critical times, points used, the subset note or None when all N were used)."""
-    used = data if max_points is None else data.subset(max_points, seed)
-    ct = critical_times(EmpiricalData(used.x), schedule, dynamics, n=used.n, k=k)
-    return ct, used.n, None if used is data else used.config["subset"]
+def _exact_route(data: Dataset, schedule: Schedule, dynamics: str, k: int, spectrum: Spectrum,
+                 weights: Array | None = None) -> CriticalTimes:
+    """The exact route on every sample of ``data`` (optionally re-weighted: a bootstrap resample)."""
+    model = EmpiricalData(data.x, weights=weights)
+    return critical_times(model, schedule, dynamics, n=data.n, k=k, spectrum=full_spectrum(spectrum))
+
+
+def _unit(v: Array) -> Array:
+    return v / max(float(np.linalg.norm(v)), 1e-300)
+
+
+def event_hierarchy(event: Event, data: Dataset, spectrum: Spectrum, schedule: Schedule, dynamics: str,
+                    n_top: int = 5) -> dict:
+    """What goes soft at ``event``: |cos| of its direction with the top covariance eigenvectors (the best
+    match and all of them), with the class-mean differences (labels), and the classes (posterior weight
+    >= 1 % at the event's fixed point) on either side of the soft direction."""
+    v = _unit(np.asarray(event.soft_direction, dtype=np.float64))
+    cov = np.abs(spectrum.vecs[:, :n_top].T @ v)
+    out = {"logsnr": event.time.logsnr, "t": event.time.t, "kind": event.kind, "segment": event.segment,
+           "covariance_overlap": cov.round(6).tolist(), "covariance_axis": int(cov.argmax()) + 1}
+    summary = f"soft along covariance axis {out['covariance_axis']} (|cos| {cov.max():.2f})"
+    if data.labels is not None and event.x is not None:
+        classes = np.unique(data.labels)
+        means = np.stack([np.asarray(data.x[data.labels == c], dtype=np.float64).mean(axis=0) for c in classes])
+        pairs = [(i, j) for i in range(len(classes)) for j in range(i + 1, len(classes))]
+        overlaps = [abs(_unit(means[i] - means[j]) @ v) for i, j in pairs]
+        best = int(np.argmax(overlaps)) if pairs else None
+        w = EmpiricalDrift(data.x, schedule, dynamics).posterior_weights(event.x, event.time.logsnr)
+        mass = np.array([w[data.labels == c].sum() for c in classes])
+        side = (means - event.x / event.time.alpha) @ v
+        live = mass >= 0.01
+        out.update({"class_mean_overlap": None if best is None else float(overlaps[best]),
+                    "class_pair": None if best is None else [int(classes[p]) for p in pairs[best]],
+                    "groups": {"+": [int(c) for c in classes[live & (side > 0)]],
+                               "-": [int(c) for c in classes[live & (side <= 0)]]}})
+        summary += f"; separates {out['groups']['+']} | {out['groups']['-']}"
+    out["summary"] = summary
+    return out
+
+
+def _bootstrap(data: Dataset, schedule: Schedule, dynamics: str, k: int, spectrum: Spectrum, b: int,
+               level: float, seed: int) -> tuple[tuple[float, float], dict]:
+    """Percentile interval of t_c over ``b`` multinomial resamples of the N points (exact route)."""
+    rng = np.random.default_rng(seed)
+    values, kinds = [], []
+    for _ in range(b):
+        weights = rng.multinomial(data.n, np.full(data.n, 1.0 / data.n)) / data.n
+        ct = _exact_route(data, schedule, dynamics, k, spectrum, weights)
+        values.append(np.nan if ct.t_c is None else ct.t_c)
+        kinds.append(ct.kind)
+    t = np.array(values)
+    ok = t[np.isfinite(t)]
+    q = (1 - level) / 2
+    ci = (float(np.quantile(ok, q)), float(np.quantile(ok, 1 - q))) if ok.size else (np.nan, np.nan)
+    return ci, {"B": b, "level": level, "seed": seed, "t_c": t.tolist(), "kinds": kinds}
+
+
+def gaussian_ci(data: Dataset, spectrum: Spectrum, schedule: Schedule, dynamics: str,
+                level: float) -> tuple[float, float] | None:
+    """t_c of the Gaussian route at Lambda -+ z sqrt(Var(Lambda-hat)), Var = (E[z^4] - Lambda^2) / N
+    (the asymptotic variance of a simple top eigenvalue; one pass over the data)."""
+    from scipy.stats import norm
+
+    v = spectrum.vecs[:, 0]
+    m4 = sum(float((((np.asarray(data.x[sl], dtype=np.float64) - spectrum.mean) @ v) ** 4).sum())
+             for sl in chunk_slices(data.n, rows_per_chunk(data.dim))) / data.n
+    sd = float(np.sqrt(max(m4 - spectrum.Lambda ** 2, 0.0) / data.n))
+    z = float(norm.ppf(0.5 + level / 2))
+    ts = [gaussian_critical_times(max(spectrum.Lambda + sign * z * sd, 0.0), schedule, dynamics=dynamics).t_c
+          for sign in (1.0, -1.0)]
+    return None if None in ts else (min(ts), max(ts))
 
 
 def _unit_signed(v: Array) -> Array:
@@ -281,30 +372,37 @@ def constant_reason(n: int) -> str:
             "symmetry to break and no critical time")
 
 
-def dataset_critical_times(data: Dataset, schedule: Schedule | None = None, method: str = "gaussian",
-                           dynamics: str = "sde", max_points: int | None = None, seed: int = 0,
-                           k: int = 5) -> DatasetCriticalTimes:
-    """Critical times of ``data`` (default schedule: VP linear) by the Gaussian route, the exact
-    empirical-score route or both (see the module docstring). ``max_points``: the exact route uses a
-    random subset of that many samples (drawn with ``seed``) when N is larger; ``k``: how many
-    eigenvalues of J / beta are tracked (successive bifurcations)."""
+def _check_options(method: str, dynamics: str, k: int, bootstrap: int, level: float) -> int:
     if method not in METHODS:
         raise ValueError(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
-    schedule = VPLinear() if schedule is None else schedule
     score_weight(dynamics)
     if isinstance(k, bool) or int(k) != k or k < 1:
         raise ValueError(f"k: must be an integer >= 1, got {k!r}")
-    k = int(k)
-    gaussian = spectrum = exact = None
-    n_exact = subset = None
+    if isinstance(bootstrap, bool) or int(bootstrap) != bootstrap or bootstrap < 0:
+        raise ValueError(f"bootstrap: must be an integer >= 0 (0: no interval), got {bootstrap!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level: the confidence level must lie in (0, 1), got {level!r}")
+    return int(k)
+
+
+def dataset_critical_times(data: Dataset, schedule: Schedule | None = None, method: str = "gaussian",
+                           dynamics: str = "sde", max_points: int | None = None, seed: int = 0,
+                           k: int = 5, bootstrap: int = 0, level: float = 0.9) -> DatasetCriticalTimes:
+    """Critical times of ``data`` (default schedule: VP linear) by the Gaussian route, the exact
+    empirical-score route or both (see the module docstring). The exact route uses all N samples;
+    ``max_points``: a random subset of that many (drawn with ``seed``) instead; ``k``: how many
+    eigenvalues of J / beta are tracked (successive bifurcations); ``bootstrap``: B resamples for a
+    ``level`` confidence interval of t_c (exact route; the Gaussian route's interval is asymptotic)."""
+    k = _check_options(method, dynamics, k, bootstrap, level)
+    schedule = VPLinear() if schedule is None else schedule
+    used = data if max_points is None else data.subset(max_points, seed)
+    spectrum = _spectrum(data, k)
+    gaussian = exact = None
     if method in ("gaussian", "both"):
-        gaussian, spectrum = _gaussian_route(data, schedule, dynamics, k)
+        gaussian = gaussian_critical_times(full_spectrum(spectrum), schedule, n=data.n, dynamics=dynamics, k=k)
     if method in ("exact", "both"):
-        exact, n_exact, subset = _exact_route(data, schedule, dynamics, k, max_points, seed)
-    lambda_max = spectrum.Lambda if spectrum is not None else exact.lambda_max
-    mean = spectrum.mean if spectrum is not None else exact.branch.model.mean
-    trace = spectrum.trace if spectrum is not None else float(np.trace(exact.branch.model.cov))
-    constant = is_constant(trace, mean)
+        exact = _exact_route(used, schedule, dynamics, k, spectrum if used is data else _spectrum(used, k))
+    constant = is_constant(spectrum.trace, spectrum.mean)
     primary = exact if exact is not None else gaussian
     absent = {q: r for q, r in primary.absent.items() if q in ("critical", "hessian")}
     absent.update({q: r for q, r in (gaussian or exact).absent.items() if q in ("speciation", "collapse")})
@@ -314,11 +412,23 @@ def dataset_critical_times(data: Dataset, schedule: Schedule | None = None, meth
     if not constant and primary.critical is not None:
         soft = exact.soft_direction if exact is not None else spectrum.vecs[:, 0]
     overlap = None
-    if soft is not None and exact is not None and spectrum is not None:
+    if soft is not None and exact is not None and gaussian is not None:
         overlap = float(abs(_unit_signed(soft) @ spectrum.vecs[:, 0]))
+    hierarchy = () if exact is None or constant else tuple(
+        event_hierarchy(e, used, spectrum, schedule, dynamics) for e in exact.events
+        if e.soft_direction is not None and exact.critical is not None and e.time.logsnr > exact.critical.logsnr)
+    ci = boot = g_ci = None
+    if bootstrap and exact is not None and not constant:
+        ci, boot = _bootstrap(used, schedule, dynamics, k, spectrum, int(bootstrap), level, seed)
+    if bootstrap and gaussian is not None and not constant:
+        g_ci = gaussian_ci(data, spectrum, schedule, dynamics, level)
+        boot = boot or {"B": 0, "level": level, "seed": seed}
+    notes = {**(gaussian.notes if gaussian is not None else {}), **(exact.notes if exact is not None else {})}
     return DatasetCriticalTimes(
         method=method, dynamics=dynamics, schedule=schedule, data=data.config, n_points=data.n, dim=data.dim,
-        shape=tuple(data.shape), scaling=data.scaling, gaussian=gaussian, exact=exact, spectrum=spectrum,
-        n_exact=n_exact, subset=subset, lambda_max=float(lambda_max), constant=constant,
-        soft_direction=None if soft is None else data.unflatten(_unit_signed(soft)), soft_overlap=overlap,
-        absent=absent, k=k)
+        shape=tuple(data.shape), scaling=data.scaling, gaussian=gaussian, exact=exact,
+        spectrum=spectrum, n_exact=None if exact is None else used.n,
+        subset=None if used is data else used.config["subset"], lambda_max=float(spectrum.Lambda),
+        constant=constant, soft_direction=None if soft is None else data.unflatten(_unit_signed(soft)),
+        soft_overlap=overlap, absent=absent, k=k, hierarchy=hierarchy, t_c_ci=ci, t_c_gaussian_ci=g_ci,
+        bootstrap=boot, notes=notes)

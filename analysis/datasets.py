@@ -24,12 +24,19 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from symbreak.analysis.inputs import (
+    LABEL_KEYS,
+    image_files,
+    image_head,
+    npz_data_key,
+    read_image,
+    read_npy,
+    read_npz,
+)
 from symbreak.theory import DataModel, EmpiricalData, GaussianMixture, SymmetricDeltas
+from symbreak.theory.checks import check_choice, check_int
 
 SCALES = ("auto", "none", "unit")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-DATA_KEYS = ("x", "data", "images")
-LABEL_KEYS = ("y", "labels", "targets")
 DEFAULT_TOY_N = 2000
 CHUNK_BYTES = 1 << 24  # 16 MiB of samples per chunk in every streaming pass
 
@@ -95,7 +102,7 @@ class Dataset:
 
     def subset(self, max_points: int, seed: int = 0) -> Dataset:
         """A seeded random subset of at most ``max_points`` samples (kept in their original order)."""
-        max_points = _count("max_points", max_points)
+        max_points = check_int("max_points", max_points, 2)
         if max_points >= self.n:
             return self
         idx = np.sort(np.random.default_rng(seed).choice(self.n, size=max_points, replace=False))
@@ -122,10 +129,9 @@ def load_dataset(name_or_path: str, *, scale: str = "auto", n: int | None = None
     seeded random subset of at most ``n`` samples (default: all). ``labels``: a ``.npy`` file of N
     integer labels, or a key of the ``.npz`` file (by default the keys y/labels/targets are used).
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale: must be one of {', '.join(SCALES)}, got {scale!r}")
+    check_choice("scale", scale, SCALES)
     if n is not None:
-        n = _count("n", n)
+        n = check_int("n", n, 2)
     name = str(name_or_path)
     if name in BUILTIN_DATASETS:
         if labels is not None:
@@ -136,12 +142,6 @@ def load_dataset(name_or_path: str, *, scale: str = "auto", n: int | None = None
     if n is not None and data.model is None:
         data = data.subset(n, seed)
     return replace(data, config={**data.config, "scale": scale, "n": n, "seed": seed})
-
-
-def _count(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 2:
-        raise ValueError(f"{name}: must be an integer >= 2 (at least two samples), got {value!r}")
-    return int(value)
 
 
 def _config(name: str, source: str, x: NDArray, shape: tuple[int, ...], scaling: str,
@@ -218,28 +218,24 @@ def _from_path(path: Path, scale: str, labels: str | None) -> Dataset:
             raise FileNotFoundError(f"{path}: no such file or folder")
         raise ValueError(f"unknown dataset {str(path)!r}: built-in names are {', '.join(BUILTIN_DATASETS)}; "
                          "otherwise give a .npy or .npz file or a folder of PNG/JPEG images")
+    npz, key = None, None
     if path.is_dir():
-        arr, source, npz = _read_images(path), "images", None
+        arr, source = _read_images(path), "images"
     elif path.suffix.lower() == ".npy":
-        arr, source, npz = np.load(path, mmap_mode="r", allow_pickle=False), "npy", None
+        arr, source = read_npy(path), "npy"
     elif path.suffix.lower() == ".npz":
-        npz = dict(np.load(path, allow_pickle=False))
-        arr, source = _npz_array(path, npz), "npz"
+        npz = read_npz(path)
+        key = npz_data_key(path, npz, labels)
+        arr, source = npz[key], "npz"
     else:
         raise ValueError(f"{path}: unsupported file type {path.suffix!r}; accepted: .npy, .npz, "
                          "or a folder of PNG/JPEG images")
-    x, shape, scaling = _flat_scaled(path, arr, scale)
+    x, shape, scaling = _flat_scaled(path if key is None else Path(f"{path}[{key}]"), arr, scale)
     lab = _labels(path, labels, npz, x.shape[0])
+    extra = {} if key is None else {"npz_key": key}
     return Dataset(str(path), x, shape, lab, scaling, None,
                    _config(str(path), source, x, shape, scaling, lab, None, path=str(path.resolve()),
-                           dtype=str(arr.dtype)))
-
-
-def _npz_array(path: Path, npz: dict) -> NDArray:
-    if not npz:
-        raise ValueError(f"{path}: the .npz file holds no arrays")
-    key = next((k for k in DATA_KEYS if k in npz), next(iter(npz)))
-    return npz[key]
+                           dtype=str(arr.dtype), **extra))
 
 
 def _labels(path: Path, labels: str | None, npz: dict | None, n: int) -> NDArray[np.int64] | None:
@@ -250,11 +246,11 @@ def _labels(path: Path, labels: str | None, npz: dict | None, n: int) -> NDArray
         return _check_labels(f"{path}[{labels}]", npz[labels], n)
     lpath = Path(labels)
     if lpath.suffix.lower() != ".npy":
-        raise ValueError(f"labels: expected a .npy file" + (f" or a key of {path} ({', '.join(npz)})" if npz else "")
+        raise ValueError("labels: expected a .npy file" + (f" or a key of {path} ({', '.join(npz)})" if npz else "")
                          + f", got {labels!r}")
     if not lpath.exists():
         raise FileNotFoundError(f"labels: {lpath}: no such file")
-    return _check_labels(str(lpath), np.load(lpath, allow_pickle=False), n)
+    return _check_labels(str(lpath), read_npy(lpath), n)
 
 
 def _check_labels(where: str, lab: NDArray, n: int) -> NDArray[np.int64]:
@@ -269,27 +265,16 @@ def _check_labels(where: str, lab: NDArray, n: int) -> NDArray[np.int64]:
 
 def _read_images(folder: Path) -> NDArray[np.uint8]:
     """All PNG/JPEG images of ``folder`` in sorted order as uint8 (N, C, H, W); C = 1 if all grey."""
-    from PIL import Image
-
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"{folder}: the folder contains no PNG/JPEG images")
-    heads = []
-    for f in files:
-        with Image.open(f) as im:
-            heads.append((im.size, im.mode))
-    for f, (size, _) in zip(files, heads):
-        if size != heads[0][0]:
-            raise ValueError(f"{folder}: images differ in size: {files[0].name} is {_wh(heads[0][0])}, "
-                             f"{f.name} is {_wh(size)}; all images must have the same size")
-    grey = all(mode in ("1", "L", "LA") for _, mode in heads)
-    (w, h), c = heads[0][0], 1 if grey else 3
-    out = np.empty((len(files), c, h, w), dtype=np.uint8)
-    for i, f in enumerate(files):
-        with Image.open(f) as im:
-            if im.mode in ("I", "I;16", "F"):
-                raise ValueError(f"{f}: unsupported image mode {im.mode} (only 8-bit grey or colour images)")
-            px = np.asarray(im.convert("L" if grey else "RGB"))
+    heads = [image_head(f) for f in image_files(folder)]
+    for head in heads:
+        if head.size != heads[0].size:
+            raise ValueError(f"{folder}: images differ in size: {heads[0].path.name} is {_wh(heads[0].size)}, "
+                             f"{head.path.name} is {_wh(head.size)}; all images must have the same size")
+    grey = all(head.mode in ("1", "L", "LA") for head in heads)
+    (w, h), c = heads[0].size, 1 if grey else 3
+    out = np.empty((len(heads), c, h, w), dtype=np.uint8)
+    for i, head in enumerate(heads):
+        px = read_image(head.path, "L" if grey else "RGB")
         out[i] = px[None] if grey else px.transpose(2, 0, 1)
     return out
 

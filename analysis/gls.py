@@ -1,12 +1,12 @@
 """Gaussian late start (GLS): the Gaussian the noised data follow before the critical time.
 
 Before t_c the noised state x_t = alpha y + sigma eps is close to N(alpha mu, alpha^2 Sigma + sigma^2 I)
-(mu, Sigma: data mean and covariance; design note section 1). A fast sampler can start at t_start
-near t_c from this Gaussian instead of from N(0, I) at T.
+(mu, Sigma: data mean and covariance; Raya & Ambrogioni 2023, the Gaussian late start). A fast sampler
+can start at t_start near t_c from this Gaussian instead of from N(0, I) at T.
 
 Large d: the covariance is kept in low-rank + isotropic form,
     C = U diag(lam) U^T + iso (I - U U^T),
-with U the top-k covariance eigenvectors. From a :class:`Spectrum` of Sigma this is
+with U the top-k covariance eigenvectors. From a :class:`CovarianceSpectrum` of Sigma this is
 lam = alpha^2 lam_k + sigma^2 and iso = alpha^2 rho + sigma^2, where rho = (tr Sigma - sum lam_k) / (d - k)
 spreads the variance outside the top-k space evenly over the d - k remaining directions. That keeps
 the top-k directions and the total variance exactly and replaces the rest of the spectrum by its
@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from symbreak.theory.checks import check_int
 from symbreak.theory.schedules import Schedule
 
 from .datasets import Dataset, chunk_slices, rows_per_chunk
-from .spectrum import Spectrum, covariance_spectrum
+from .spectrum import CovarianceSpectrum, covariance_spectrum
 
 Array = NDArray[np.float64]
 
@@ -75,7 +76,7 @@ def _noise_level(t: float, schedule: Schedule) -> tuple[float, float]:
     return float(schedule.alpha(t)), float(schedule.sigma2(t))
 
 
-def gaussian_start(spectrum: Spectrum, t: float, schedule: Schedule) -> GaussianStart:
+def gaussian_start(spectrum: CovarianceSpectrum, t: float, schedule: Schedule) -> GaussianStart:
     """N(alpha mu, alpha^2 Sigma + sigma^2 I) at time t from the data's spectrum (low-rank + isotropic)."""
     alpha, sigma2 = _noise_level(t, schedule)
     a2 = alpha * alpha
@@ -95,7 +96,7 @@ def noised_data(x: ArrayLike | Dataset, t: float, schedule: Schedule, rng: np.ra
     alpha, sigma2 = _noise_level(t, schedule)
     rows = None
     if n is not None:
-        if not 1 <= int(n) <= y.shape[0]:
+        if not 1 <= check_int("n", n, 1) <= y.shape[0]:
             raise ValueError(f"n: must be in 1..{y.shape[0]} (rows drawn without replacement), got {n}")
         rows = np.sort(rng.choice(y.shape[0], size=int(n), replace=False))
     count, d = (y.shape[0] if rows is None else rows.size), y.shape[1]

@@ -23,7 +23,7 @@ import ot
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from symbreak.theory.checks import finite_array
+from symbreak.theory.checks import check_int, check_positive, finite_array
 
 Array = NDArray[np.float64]
 Metric = Callable[..., float]
@@ -43,18 +43,6 @@ def _pair(x: ArrayLike, y: ArrayLike, min_rows: int = 2) -> tuple[Array, Array]:
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"y: expected {x.shape[1]} columns to match x, got {y.shape[1]}")
     return x, y
-
-
-def _seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-    return int(seed)
-
-
-def _count(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,13 +129,13 @@ def kid(x: ArrayLike, y: ArrayLike, subset_size: int | None = None, n_subsets: i
     negative) for two samples of one distribution.
     """
     x, y = _pair(x, y)
-    n_subsets = _count("n_subsets", n_subsets)
+    n_subsets = check_int("n_subsets", n_subsets, 1)
     largest = min(x.shape[0], y.shape[0])
-    m = min(1000, largest) if subset_size is None else _count("subset_size", subset_size, 2)
+    m = min(1000, largest) if subset_size is None else check_int("subset_size", subset_size, 2)
     if m > largest:
         raise ValueError(f"subset_size: must be <= the smaller sample size {largest}, got {m}")
     k_xx, k_yy, k_xy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
-    rng = np.random.default_rng(_seed(seed))
+    rng = np.random.default_rng(check_int("seed", seed, 0))
     values = np.empty(n_subsets)
     for s in range(n_subsets):
         ix = rng.choice(x.shape[0], m, replace=False)
@@ -187,8 +175,8 @@ def wasserstein_1d(u: ArrayLike, v: ArrayLike, p: int = 1) -> Array:
 
 def random_directions(d: int, n_projections: int, seed: int = 0) -> Array:
     """``n_projections`` directions uniform on the unit sphere in R^d, as columns of a (d, P) array."""
-    rng = np.random.default_rng(_seed(seed))
-    theta = rng.standard_normal((d, _count("n_projections", n_projections)))
+    rng = np.random.default_rng(check_int("seed", seed, 0))
+    theta = rng.standard_normal((d, check_int("n_projections", n_projections, 1)))
     return theta / np.linalg.norm(theta, axis=0, keepdims=True)
 
 
@@ -252,8 +240,7 @@ def mode_coverage(x: ArrayLike, means: ArrayLike, std: ArrayLike, k: float = 3.0
     w = np.full(n_modes, 1.0 / n_modes) if weights is None else finite_array("weights", weights, ndim=1)
     if w.shape != (n_modes,) or (w < 0).any() or abs(w.sum() - 1.0) > 1e-8:
         raise ValueError(f"weights: expected {n_modes} non-negative values summing to 1")
-    if not k > 0:
-        raise ValueError(f"k: must be > 0, got {k}")
+    k = check_positive("k", k)
     if not 0 < min_fraction <= 1:
         raise ValueError(f"min_fraction: must lie in (0, 1], got {min_fraction}")
     scaled = np.linalg.norm(x[:, None, :] - means[None, :, :], axis=2) / std[None, :]
@@ -270,7 +257,7 @@ def mode_coverage(x: ArrayLike, means: ArrayLike, std: ArrayLike, k: float = 3.0
 
 def class_histogram(labels: ArrayLike, num_classes: int) -> Array:
     """Shares of each class 0..K-1 among integer ``labels`` (sums to 1)."""
-    num_classes = _count("num_classes", num_classes)
+    num_classes = check_int("num_classes", num_classes, 1)
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels: expected a non-empty 1-D array of integers, got {labels.dtype} {labels.shape}")
@@ -329,14 +316,14 @@ def bootstrap_ci(metric: Metric, *samples: ArrayLike, n_boot: int = 200, level: 
     the ((1 - level) / 2, (1 + level) / 2) quantiles of the ``n_boot`` replicate values."""
     if not samples:
         raise ValueError("samples: pass at least one array to resample")
-    n_boot = _count("n_boot", n_boot, 2)
+    n_boot = check_int("n_boot", n_boot, 2)
     if not 0 < level < 1:
         raise ValueError(f"level: must lie in (0, 1), got {level}")
     arrays = [np.asarray(s) for s in samples]
     for i, a in enumerate(arrays):
         if a.ndim == 0 or a.shape[0] < 1:
             raise ValueError(f"samples[{i}]: expected an array with at least one row, got shape {a.shape}")
-    rng = np.random.default_rng(_seed(seed))
+    rng = np.random.default_rng(check_int("seed", seed, 0))
     replicates = np.array([
         metric(*(a[rng.integers(0, a.shape[0], a.shape[0])] for a in arrays)) for _ in range(n_boot)
     ], dtype=np.float64)

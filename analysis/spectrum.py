@@ -33,6 +33,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
+from symbreak.theory.checks import check_choice, check_int, check_positive
+
 from .datasets import Dataset, chunk_slices, rows_per_chunk
 
 Array = NDArray[np.float64]
@@ -43,7 +45,7 @@ CACHE_BYTES = 1 << 21
 
 
 @dataclass(frozen=True, eq=False)
-class Spectrum:
+class CovarianceSpectrum:
     """Mean and top-k covariance eigenpairs: Sigma ~ vecs diag(lam) vecs^T (+ the rest, see below).
 
     ``trace`` is tr Sigma over all d directions, so the variance not captured by the k pairs is
@@ -83,9 +85,12 @@ class Spectrum:
                 "trace": self.trace, "passes": self.passes, "residual": self.residual}
 
 
+Spectrum = CovarianceSpectrum  # the older name, still imported by analysis.critical
+
+
 def covariance_spectrum(x: ArrayLike | Dataset, k: int | None = None, method: str = "auto",
                         chunk_size: int | None = None, tol: float | None = None, max_passes: int = 60,
-                        block: int | None = None, seed: int = 0) -> Spectrum:
+                        block: int | None = None, seed: int = 0) -> CovarianceSpectrum:
     """Mean and top-``k`` eigenpairs of the population covariance of the rows of ``x`` (N, d).
 
     ``k`` defaults to d on the exact route and ``DEFAULT_K`` on the Lanczos route. ``method="auto"``
@@ -95,35 +100,31 @@ def covariance_spectrum(x: ArrayLike | Dataset, k: int | None = None, method: st
     """
     y = _rows(x)
     n, d = y.shape
-    if method not in METHODS:
-        raise ValueError(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
-    if method == "auto":
+    if check_choice("method", method, METHODS) == "auto":
         method = "exact" if d <= EXACT_MAX_DIM else "lanczos"
-    k = (d if method == "exact" else min(d, DEFAULT_K)) if k is None else _int_in("k", k, 1, d)
+    k = (d if method == "exact" else min(d, DEFAULT_K)) if k is None else check_int("k", k, 1, d)
     if chunk_size is not None:
-        chunk_size = _int_in("chunk_size", chunk_size, 1, None)
+        chunk_size = check_int("chunk_size", chunk_size, 1)
     if method == "exact":
         return _exact(y, k, chunk_size or rows_per_chunk(d))
     itemsize = np.dtype(_compute_dtype(y)).itemsize
-    tol = (1e-9 if itemsize == 8 else 1e-4) if tol is None else float(tol)
-    if not tol > 0:
-        raise ValueError(f"tol: must be > 0, got {tol}")
-    block = min(d, max(k, 8) if block is None else _int_in("block", block, 1, None))
-    max_passes = _int_in("max_passes", max_passes, -(-k // block), None)
+    tol = (1e-9 if itemsize == 8 else 1e-4) if tol is None else check_positive("tol", tol)
+    block = min(d, max(k, 8) if block is None else check_int("block", block, 1))
+    max_passes = check_int("max_passes", max_passes, -(-k // block))
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(_cpus()) as pool:
         stream = _CovarianceStream(y, chunk_size or rows_per_chunk(d, itemsize), pool)
         lam, vecs, passes, res = _block_lanczos(stream, k, block, tol, max_passes, np.random.default_rng(seed))
     if res > tol:
         warnings.warn(f"covariance_spectrum: block Lanczos stopped after {passes} passes with relative "
                       f"residual {res:.2g} > tol = {tol:.2g}; raise max_passes or block", RuntimeWarning)
-    return Spectrum(stream.mean, lam, vecs, n, d, "lanczos", stream.trace, passes, res)
+    return CovarianceSpectrum(stream.mean, lam, vecs, n, d, "lanczos", stream.trace, passes, res)
 
 
-def spectrum_from_moments(mean: ArrayLike, cov: ArrayLike, n: int | None = None) -> Spectrum:
+def spectrum_from_moments(mean: ArrayLike, cov: ArrayLike, n: int | None = None) -> CovarianceSpectrum:
     """The full spectrum of a given covariance (e.g. a data model's exact ``cov``)."""
     mean, cov = np.asarray(mean, dtype=np.float64), np.asarray(cov, dtype=np.float64)
     lam, vecs = _descending(*np.linalg.eigh(0.5 * (cov + cov.T)))
-    return Spectrum(mean, lam, vecs, n, mean.shape[0], "exact", float(np.trace(cov)))
+    return CovarianceSpectrum(mean, lam, vecs, n, mean.shape[0], "exact", float(np.trace(cov)))
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -136,13 +137,6 @@ def _rows(x: ArrayLike | Dataset) -> NDArray:
     if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
         raise ValueError(f"x: expected numbers, got dtype {y.dtype}")
     return y
-
-
-def _int_in(name: str, value: int, lo: int, hi: int | None) -> int:
-    if isinstance(value, bool) or int(value) != value or value < lo or (hi is not None and value > hi):
-        bound = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name}: must be an integer {bound}, got {value!r}")
-    return int(value)
 
 
 def _cpus() -> int:
@@ -166,7 +160,7 @@ def _finite(mean: Array) -> None:
         raise ValueError("x: the data contain NaN or infinite values")
 
 
-def _exact(y: NDArray, k: int, chunk_size: int) -> Spectrum:
+def _exact(y: NDArray, k: int, chunk_size: int) -> CovarianceSpectrum:
     """Chunked mean and scatter merged pairwise (Chan et al.), then the d x d eigendecomposition."""
     n, d = y.shape
     count, mu, m2 = 0, np.zeros(d), np.zeros((d, d))
@@ -184,7 +178,7 @@ def _exact(y: NDArray, k: int, chunk_size: int) -> Spectrum:
     _finite(mu)
     cov = m2 / n
     lam, vecs = _descending(*np.linalg.eigh(cov))
-    return Spectrum(mu, lam[:k], vecs[:, :k], n, d, "exact", float(np.trace(cov)), passes=1)
+    return CovarianceSpectrum(mu, lam[:k], vecs[:, :k], n, d, "exact", float(np.trace(cov)), passes=1)
 
 
 class _CovarianceStream:

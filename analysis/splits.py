@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from symbreak.theory.checks import check_int
+
 IndexArray = NDArray[np.int64]
 
 
@@ -18,8 +20,7 @@ def split_indices(n: int, labels: ArrayLike | None = None, test_fraction: float 
     parts, like ``sklearn.model_selection.train_test_split(..., stratify=labels)``). Without labels
     the whole range is one class. Both index arrays are sorted; together they cover ``range(n)`` once.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n: expected an integer >= 2, got {n!r}")
+    n = check_int("n", n, 2)
     if not 0.0 < float(test_fraction) < 1.0:
         raise ValueError(f"test_fraction: must lie strictly between 0 and 1, got {test_fraction}")
     if labels is None:

@@ -1,8 +1,12 @@
 """The one way symbreak writes its outputs: figures (PNG + PDF), tables (CSV), JSON documents, arrays
 (.npy) and texts of one run, all at once.
 
-:func:`save` stages every file in a hidden folder beside the output folder and moves them in only when
-all were written, so a failed run leaves the folder as it was. Nothing time-dependent is written (PNG
+:func:`check_outputs` refuses, before any work, an output folder the run could not write (a file in its
+place, not writable, an output name taken by a folder). :func:`save` writes every file into a staging
+folder beside the output folder and commits them all at once with
+:func:`symbreak.analysis.io.staged_dir` (backup-and-rename with roll-back; a killed run is rolled back
+or cleaned by the next one), so a failed or interrupted run leaves either the old files or the whole
+new set. Nothing time-dependent is written (PNG
 without the Software tag, PDF without creation or modification dates, TrueType fonts from the style),
 so the same inputs and library versions give byte-identical PDF/CSV/JSON and pixel-identical PNG files.
 Every figure is drawn in the project style (:func:`figure_environment`) on a pyplot-free
@@ -11,7 +15,7 @@ Every figure is drawn in the project style (:func:`figure_environment`) on a pyp
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -20,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from symbreak.analysis.io import dumps, staged_dir
+from symbreak.analysis.io import check_output_dir, dumps, staged_dir
 
 STYLE_FILE = "symbreak.mplstyle"
 
@@ -85,9 +89,22 @@ def _write(outputs: Outputs, folder: Path) -> None:
         (folder / name).write_text(text)
 
 
-def save(out_dir: str | os.PathLike, outputs: Outputs) -> list[Path]:
-    """Write ``outputs`` into ``out_dir``, all or nothing; returns the paths written."""
+def check_outputs(out_dir: str | os.PathLike, names: Iterable[str] = (), flag: str = "--out") -> Path:
+    """``out_dir`` as a Path, after checking that the files ``names`` can be committed there (ValueError
+    ``--out: ...`` otherwise; see :func:`symbreak.analysis.io.check_output_dir`). Call it first thing."""
+    return check_output_dir(out_dir, names, flag)
+
+
+def save(out_dir: str | os.PathLike, outputs: Outputs | Iterable[Outputs]) -> list[Path]:
+    """Write ``outputs`` (one run's :class:`Outputs`, or several committed together) into ``out_dir``,
+    all or nothing; returns the paths written."""
     out = Path(out_dir)
+    runs = [outputs] if isinstance(outputs, Outputs) else list(outputs)
+    names = [name for run in runs for name in run.names()]
+    if len(set(names)) != len(names):
+        raise ValueError(f"outputs: file names repeat in {names}")
+    check_outputs(out, names)
     with staged_dir(out) as tmp:
-        _write(outputs, tmp)
-    return [out / name for name in outputs.names()]
+        for run in runs:
+            _write(run, tmp)
+    return [out / name for name in names]

@@ -20,3 +20,7 @@ __all__ = [
     "drift", "jacobian", "normalised_jacobian_eigenvalues", "potential",
     "VE", "DiscreteDDPM", "Schedule", "VPCosine", "VPLinear", "get_schedule", "schedule_from_config",
 ]
+
+from .bifurcation import CountChange, FixedPointDiagram, count_change, fixed_point_diagram  # noqa: E402
+
+__all__ += ["CountChange", "FixedPointDiagram", "count_change", "fixed_point_diagram"]

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import integrate, optimize, special
 
-from .checks import finite_array, positive
+from .checks import check_int, check_positive, finite_array
 
 
 def cloning_probability_at(mean: float, gamma: float) -> float:
@@ -30,7 +30,7 @@ def cloning_probability_at(mean: float, gamma: float) -> float:
     [expit(2 mean y / gamma)], the probability that a point of the + class is still assigned to it.
     """
     mean = abs(float(finite_array("mean", mean, ndim=0)))
-    gamma = positive("gamma", gamma)
+    gamma = check_positive("gamma", gamma)
     sd = math.sqrt(gamma)
 
     def integrand(z: float) -> float:  # z = (y - mean) / sd, a standard normal variable
@@ -41,16 +41,16 @@ def cloning_probability_at(mean: float, gamma: float) -> float:
 
 def cloning_probability(tau: float, m: float | ArrayLike = 1.0, s: float = 1.0) -> float:
     """phi(tau) for the mixture 1/2 N(+m, s^2 I) + 1/2 N(-m, s^2 I) (|m| if m is a vector)."""
-    tau = positive("tau", tau, strict=False)
+    tau = check_positive("tau", tau, strict=False)
     m_norm = float(np.linalg.norm(finite_array("m", m)))
-    s = positive("s", s, strict=False)
+    s = check_positive("s", s, strict=False)
     decay = math.exp(-2.0 * tau)
     return cloning_probability_at(m_norm * math.exp(-tau), -math.expm1(-2.0 * tau) + s * s * decay)
 
 
 def speciation_logsnr(Lambda: float) -> float:
     """logsnr at which alpha^2 Lambda = alpha^2 + sigma^2, i.e. snr = 1 / (Lambda - 1); needs Lambda > 1."""
-    Lambda = positive("Lambda", Lambda)
+    Lambda = check_positive("Lambda", Lambda)
     if Lambda <= 1.0:
         raise ValueError(f"Lambda: speciation needs Lambda > 1 (alpha^2 Lambda never exceeds alpha^2 + sigma^2), "
                          f"got {Lambda:.6g}")
@@ -65,8 +65,8 @@ def speciation_tau(Lambda: float) -> float:
 def collapse_tau_two_gaussians(n: int, d: int, s: float = 1.0) -> float:
     """Collapse time of the two-Gaussian mixture with n samples in d dimensions:
     tau_C = 1/2 log(1 + s^2 / (n^{2/d} - 1))."""
-    n, d = _count("n", n, 2), _count("d", d, 1)
-    s = positive("s", s)
+    n, d = check_int("n", n, 2), check_int("d", d, 1)
+    s = check_positive("s", s)
     return 0.5 * math.log1p(s * s / math.expm1(2.0 * math.log(n) / d))
 
 
@@ -74,7 +74,7 @@ def collapse_logsnr(lam: ArrayLike, n: int) -> float:
     """The logsnr where 1/2 sum_i log(1 + lam_i snr) = log n (Gaussian excess-entropy estimate);
     needs at least one positive eigenvalue. The left side grows with snr, so the root is unique."""
     lam = finite_array("lam", lam).ravel()
-    n = _count("n", n, 2)
+    n = check_int("n", n, 2)
     if (lam < 0).any():
         raise ValueError(f"lam: eigenvalues must be >= 0, got {lam.min():.3g}")
     if not (lam > 0).any():
@@ -95,10 +95,3 @@ def collapse_logsnr(lam: ArrayLike, n: int) -> float:
 def vp_tau_of_logsnr(logsnr: float) -> float:
     """tau = -log alpha with alpha^2 = sigmoid(logsnr) (any VP schedule)."""
     return 0.5 * float(np.logaddexp(0.0, -logsnr))
-
-
-def _count(name: str, value: int, minimum: int) -> int:
-    v = float(finite_array(name, value, ndim=0))
-    if v != int(v) or v < minimum:
-        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value}")
-    return int(v)

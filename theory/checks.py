@@ -1,9 +1,15 @@
-"""Argument validation shared by every theory object: one clear ``ValueError`` per bad input.
+"""Argument validation shared by the whole library: one validator per kind of value, one clear
+``ValueError`` per bad input.
 
 Each message names the argument, says what was wrong and what is accepted, so the command line can
-print it as it is and exit with code 2.
+print it as it is and exit with code 2: :func:`check_int` (integers in a range), :func:`check_positive`
+(finite numbers > 0 or >= 0), :func:`check_choice` (one of a few names), :func:`finite_array` and the
+array shapes built on it (:func:`psd_matrix`, :func:`probability_weights`, :func:`points`).
 """
 from __future__ import annotations
+
+import math
+from collections.abc import Iterable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -23,12 +29,51 @@ def finite_array(name: str, value: ArrayLike, ndim: int | None = None) -> NDArra
     return arr
 
 
-def positive(name: str, value: float, strict: bool = True) -> float:
-    """A finite scalar that is > 0 (or >= 0 when ``strict`` is False)."""
+def check_int(name: str, value: object, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` in [minimum, maximum] (a bound of None is open).
+
+    Accepted: Python and NumPy integers and integral floats such as ``3.0``; not booleans, strings,
+    non-integral or non-finite numbers.
+    """
+    integral = _is_integral(value)
+    if not integral or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name}: must be an integer{_bounds(minimum, maximum)}, got {value!r}")
+    return int(value)
+
+
+def _is_integral(value: object) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value)
+
+
+def _bounds(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f" in {minimum}..{maximum}"
+    if minimum is not None:
+        return f" >= {minimum}"
+    return "" if maximum is None else f" <= {maximum}"
+
+
+def check_positive(name: str, value: float, strict: bool = True) -> float:
+    """A finite scalar that is > 0 (or >= 0 when ``strict`` is False), as a float."""
     v = float(finite_array(name, value, ndim=0))
     if v < 0 or (strict and v == 0):
-        raise ValueError(f"{name}: must be {'> 0' if strict else '>= 0'}, got {v}")
+        raise ValueError(f"{name}: must be a number {'> 0' if strict else '>= 0'}, got {v}")
     return v
+
+
+positive = check_positive  # the older name, still imported by theory.critical and theory.fixedpoints
+
+
+def check_choice(name: str, value: object, accepted: Iterable[str]) -> str:
+    """``value`` if it is one of the ``accepted`` names."""
+    accepted = tuple(accepted)
+    if not isinstance(value, str) or value not in accepted:
+        raise ValueError(f"{name}: must be one of {', '.join(accepted)}, got {value!r}")
+    return value
 
 
 def psd_matrix(name: str, value: ArrayLike, dim: int, tol: float = 1e-10) -> NDArray[np.float64]:

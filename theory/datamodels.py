@@ -1,7 +1,7 @@
 """Data distributions with exact noised marginals p_t(x) = E_y N(x; alpha y, sigma^2 I).
 
 Every model gives the posterior of y given x_t = x (mean y_hat and covariance). Tweedie's formulas then
-give the score and the Hessian of log p_t for all of them (design note section 1):
+give the score and the Hessian of log p_t for all of them (Efron 2011; Raya & Ambrogioni 2023):
 
     grad log p_t(x)   = (alpha y_hat(x) - x) / sigma^2
     hess log p_t(x)   = -I / sigma^2 + alpha^2 / sigma^4 Cov[y | x_t = x]
@@ -19,11 +19,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
-from .checks import finite_array, points, positive, probability_weights, psd_matrix
+from .checks import check_int, check_positive, finite_array, points, probability_weights, psd_matrix
 from .schedules import Schedule
 
 Array = NDArray[np.float64]
 LOG_2PI = math.log(2.0 * math.pi)
+MAX_NORM = 1e150  # |y|^2 and alpha^2 |y|^2 / sigma^2 must stay finite in float64
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class DataModel(ABC):
         x = self._x(x)
         alpha, sigma2 = self._noise(t, schedule)
         cov = self._posterior(x, alpha, sigma2, True).cov
-        return alpha * alpha / sigma2 ** 2 * cov - np.eye(self.dim) / sigma2
+        return (alpha / sigma2) ** 2 * cov - np.eye(self.dim) / sigma2
 
     def marginal_mean(self, t: float, schedule: Schedule) -> Array:
         """E[x_t] = alpha mu."""
@@ -232,12 +233,15 @@ class EmpiricalData(DataModel):
             y = y.astype(np.float64)
         self.y = y
         self.n_points, self.dim = y.shape
-        self.chunk_size = int(positive("chunk_size", chunk_size))
+        self.chunk_size = check_int("chunk_size", chunk_size, 1)
         self._y_norm2 = np.empty(self.n_points)
         for sl in self._chunks():
             self._y_norm2[sl] = np.einsum("ij,ij->i", *(self._chunk(sl),) * 2)
         if not np.isfinite(self._y_norm2).all():
-            raise ValueError("y: data contain NaN or infinite values")
+            finite = all(np.isfinite(self._chunk(sl)).all() for sl in self._chunks())
+            raise ValueError("y: data contain NaN or infinite values" if not finite else
+                             f"y: values so large that |y|^2 overflows float64 (|y| must stay below "
+                             f"{MAX_NORM:.0e}); rescale the data")
         n = self.n_points
         self._log_w = (np.full(n, -math.log(n)) if weights is None
                        else np.log(probability_weights("weights", weights, n)))
@@ -330,11 +334,14 @@ class SymmetricDeltas(EmpiricalData):
     """Two equally weighted deltas at +-m u (u a unit direction; 1-D by default).
 
     In 1-D y_hat(x) = m tanh(alpha m x / sigma^2), so the VP SDE fixed points solve
-    (1 + alpha^2) x = 2 alpha m tanh(alpha m x / sigma^2) (design note section 1).
+    (1 + alpha^2) x = 2 alpha m tanh(alpha m x / sigma^2) (Raya & Ambrogioni 2023, the two-delta example;
+    its critical point is alpha_c^2 = sqrt(2) - 1, README, Theory API).
     """
 
     def __init__(self, m: float = 1.0, direction: ArrayLike | None = None):
-        self.m = positive("m", m)
+        self.m = check_positive("m", m)
+        if self.m > MAX_NORM:
+            raise ValueError(f"m: must be at most {MAX_NORM:.0e} (|m|^2 overflows float64 beyond), got {self.m:g}")
         u = np.ones(1) if direction is None else finite_array("direction", direction, ndim=1)
         norm = float(np.linalg.norm(u))
         if norm == 0:

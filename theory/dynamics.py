@@ -1,4 +1,4 @@
-"""Generative dynamics of a data model under a schedule (design note section 1).
+"""Generative dynamics of a data model under a schedule (Raya & Ambrogioni 2023; README, Notation).
 
 With the forward SDE dx = f x dt + g dW (f = d log alpha/dt, g^2 = beta), the generative direction
 (t decreasing) has drift
@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .checks import check_choice
 from .datamodels import DataModel
 from .schedules import Schedule
 
@@ -27,9 +28,7 @@ SCORE_WEIGHT: dict[str, float] = {"sde": 1.0, "ode": 0.5}
 
 def score_weight(dynamics: str) -> float:
     """c in b = -f x + c beta score: 1 for the reverse SDE, 1/2 for the probability-flow ODE."""
-    if dynamics not in SCORE_WEIGHT:
-        raise ValueError(f"dynamics: expected one of {', '.join(SCORE_WEIGHT)}, got {dynamics!r}")
-    return SCORE_WEIGHT[dynamics]
+    return SCORE_WEIGHT[check_choice("dynamics", dynamics, SCORE_WEIGHT)]
 
 
 def drift(model: DataModel, x: ArrayLike, t: float, schedule: Schedule, dynamics: Dynamics = "sde") -> Array:

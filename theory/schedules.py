@@ -5,6 +5,10 @@ beta = g^2 = d sigma^2/dt - 2 f sigma^2 (for VP schedules beta = -2 d log alpha/
 tau = -log alpha (Biroli et al.'s OU time), logsnr = log(alpha^2/sigma^2) and the inverses
 t(logsnr), t(alpha). Time runs over (0, T]; t = 0 is the data. Everything is float64 and computed
 from log alpha / log sigma^2 so that both ends of the range stay finite.
+
+Near t = 0, sigma^2 is clamped from below at :data:`SIGMA2_FLOOR` = sqrt(smallest normal float64)
+(sigma >= 1.2e-77, reached on the VP schedules only for t below about 1e-153): the Hessian of
+log p_t divides by sigma^4, which would otherwise underflow to 0. Above the floor nothing changes.
 """
 from __future__ import annotations
 
@@ -15,9 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .checks import finite_array, positive
+from .checks import check_int, check_positive, finite_array
 
 Array = NDArray[np.float64]
+SIGMA2_FLOOR = math.sqrt(np.finfo(np.float64).tiny)  # sigma^4 stays a normal float: 1.49e-154
+LOG_SIGMA2_FLOOR = math.log(SIGMA2_FLOOR)
+MAX_DISCRETE_STEPS = 100_000  # a discrete schedule's number of steps (the paper's is 1000)
 
 
 def _softplus(z: Array) -> Array:
@@ -69,7 +76,10 @@ class Schedule(ABC):
         return np.exp(self.log_alpha(t))
 
     def log_sigma2(self, t: ArrayLike) -> Array:
-        return self._log_sigma2(self.check_t(t))
+        """log sigma^2(t), at least :data:`LOG_SIGMA2_FLOOR` (module docstring)."""
+        t = self.check_t(t)
+        with np.errstate(divide="ignore"):  # sigma^2 that underflows to 0 (t ~ 1e-308) gives log 0 = -inf
+            return np.maximum(self._log_sigma2(t), LOG_SIGMA2_FLOOR)
 
     def sigma2(self, t: ArrayLike) -> Array:
         return np.exp(self.log_sigma2(t))
@@ -149,9 +159,9 @@ class VPLinear(VPSchedule):
     name = "vp-linear"
 
     def __post_init__(self) -> None:
-        positive("beta_min", self.beta_min)
-        positive("beta_max", self.beta_max)
-        positive("T", self.T)
+        check_positive("beta_min", self.beta_min)
+        check_positive("beta_max", self.beta_max)
+        check_positive("T", self.T)
         if not float(self.beta_max) > float(self.beta_min):
             raise ValueError(f"beta_max: must be > beta_min = {self.beta_min}, got {self.beta_max}")
 
@@ -182,8 +192,8 @@ class VPCosine(VPSchedule):
     name = "vp-cosine"
 
     def __post_init__(self) -> None:
-        positive("s", self.s)
-        T = positive("T", self.T)
+        check_positive("s", self.s)
+        T = check_positive("T", self.T)
         if T >= 1.0:
             raise ValueError(f"T: must be < 1 for the cosine schedule (alpha vanishes at t = 1), got {T}")
 
@@ -212,23 +222,42 @@ class DiscreteDDPM(VPSchedule):
     Step k (0-based) sits at t_k = (k + 1) / n_steps; between steps log alpha_bar is linear in t, so
     beta(t) = -n_steps log(1 - beta_k) on (k/N, (k+1)/N]. A time t maps to the step ceil(t N) - 1:
     the first step whose noise level has reached t.
+
+    Any other beta sequence (a diffusers scheduler's scaled_linear, squaredcos_cap_v2 or trained betas)
+    comes through :meth:`from_betas`: ``trained_betas`` then holds the n_steps betas, beta_start and
+    beta_end are its first and last values, and ``config()`` lists them (it is unchanged otherwise).
     """
 
     n_steps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
+    trained_betas: tuple[float, ...] | None = None
     name = "ddpm"
     discrete = True
 
     def __post_init__(self) -> None:
-        if int(self.n_steps) != self.n_steps or self.n_steps < 2:
-            raise ValueError(f"n_steps: must be an integer >= 2, got {self.n_steps}")
-        positive("beta_start", self.beta_start)
+        check_int("n_steps", self.n_steps, 2, MAX_DISCRETE_STEPS)
+        if self.trained_betas is not None:
+            betas = finite_array("trained_betas", self.trained_betas, ndim=1)
+            if betas.size != self.n_steps or not ((betas > 0) & (betas < 1)).all():
+                raise ValueError(f"trained_betas: expected {self.n_steps} values in (0, 1), got {betas.size} "
+                                 f"in [{betas.min():.3g}, {betas.max():.3g}]")
+            object.__setattr__(self, "trained_betas", tuple(float(b) for b in betas))
+            return
+        check_positive("beta_start", self.beta_start)
         if not 0 < float(self.beta_start) < float(self.beta_end) < 1:
             raise ValueError(f"beta_end: must satisfy beta_start < beta_end < 1, got {self.beta_end}")
 
+    @classmethod
+    def from_betas(cls, betas: ArrayLike) -> DiscreteDDPM:
+        """The discrete schedule of an arbitrary beta sequence (each beta in (0, 1))."""
+        b = finite_array("trained_betas", betas, ndim=1)
+        return cls(n_steps=int(b.size), beta_start=float(b[0]), beta_end=float(b[-1]), trained_betas=tuple(b))
+
     @property
     def betas(self) -> Array:
+        if self.trained_betas is not None:
+            return np.asarray(self.trained_betas, dtype=np.float64)
         return np.linspace(self.beta_start, self.beta_end, self.n_steps)
 
     @property
@@ -265,8 +294,8 @@ class DiscreteDDPM(VPSchedule):
         return (k + 1.0) / self.n_steps
 
     def config(self) -> dict:
-        return {"name": self.name, "n_steps": self.n_steps, "beta_start": self.beta_start,
-                "beta_end": self.beta_end}
+        config = {"name": self.name, "n_steps": self.n_steps, "beta_start": self.beta_start, "beta_end": self.beta_end}
+        return config if self.trained_betas is None else {**config, "trained_betas": list(self.trained_betas)}
 
 
 @dataclass(frozen=True, repr=False)
@@ -282,9 +311,9 @@ class VE(Schedule):
     name = "ve"
 
     def __post_init__(self) -> None:
-        positive("sigma_min", self.sigma_min)
-        positive("sigma_max", self.sigma_max)
-        positive("T", self.T)
+        check_positive("sigma_min", self.sigma_min)
+        check_positive("sigma_max", self.sigma_max)
+        check_positive("T", self.T)
         if not float(self.sigma_max) > float(self.sigma_min):
             raise ValueError(f"sigma_max: must be > sigma_min = {self.sigma_min}, got {self.sigma_max}")
 

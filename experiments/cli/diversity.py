@@ -1,11 +1,22 @@
 """``symbreak diversity``: class shares and their entropy for the training set, DDPM with every step,
-DDIM-n and gls-DDIM-n (the paper's Fig. 4 analogue)."""
+DDIM-n and gls-DDIM-n (the paper's Fig. 4 analogue, :func:`symbreak.experiments.paper.diversity.diversity`)."""
 from __future__ import annotations
 
 import argparse
 import time
 
-from symbreak.experiments.cli.late_start import add_evaluation_arguments, out_dir, prepare_from_args
+from symbreak.experiments.cli.args import (
+    add_evaluation_arguments,
+    add_moments_argument,
+    add_tc_argument,
+    out_dir,
+    prepare_from_args,
+    raw_help,
+    report,
+    settings_of,
+    warn_if_few,
+    with_provenance,
+)
 
 DESCRIPTION = """\
 Class shares (the frozen classifier's labels; the nearest mode for gmm-2d) and their entropy in bits
@@ -18,14 +29,14 @@ writes DIR/diversity.csv, diversity.json, diversity.config.json and diversity.pn
 examples:
   symbreak diversity --data digits --out /tmp/diversity
 """
+COLUMNS = ["set", "nfe", "step", "entropy", "entropy_ci_low", "entropy_ci_high", "kl_to_train"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("diversity", help="class shares and entropy: DDPM, DDIM-n, gls-DDIM-n (Fig. 4)",
-                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_evaluation_arguments(p, blocks=5)
-    p.add_argument("--tc", default="gaussian", help="critical time of the GLS start: gaussian (default) | exact")
-    p.add_argument("--moments", default="analytic", help="GLS Gaussian: analytic (default) | empirical")
+    p = raw_help(subparsers, "diversity", "class shares and entropy: DDPM, DDIM-n, gls-DDIM-n (Fig. 4)", DESCRIPTION)
+    add_evaluation_arguments(p, blocks="diversity_blocks")
+    add_tc_argument(p, "the GLS start")
+    add_moments_argument(p)
     p.set_defaults(run=run)
 
 
@@ -33,19 +44,19 @@ def run(args: argparse.Namespace) -> int:
     from symbreak.experiments.paper.diversity import PAPER_LABEL, diversity, paper_diversity, plot_diversity
     from symbreak.experiments.paper.report import markdown_table, write_outputs
 
-    if args.tc not in ("gaussian", "exact"):
-        raise ValueError(f"--tc: expected gaussian or exact, got {args.tc!r}")
+    sizes = settings_of(args)
+    out = out_dir(args, "diversity")
     began = time.perf_counter()
-    setup, seeds = prepare_from_args(args, blocks=5, moments=args.moments)
-    result = diversity(setup, seeds, tc=args.tc, n_boot=200 if args.quick else 1000)
+    setup, seeds = prepare_from_args(args, blocks=sizes.diversity_blocks, moments=args.moments)
+    warn_if_few(seeds, "set")
+    result = diversity(setup, seeds, tc=args.tc, n_boot=sizes.n_boot)
     seconds = time.perf_counter() - began
     result.config.update({"command": "diversity", "seconds": seconds})
-    out = write_outputs(out_dir(args, "diversity"), "diversity", config=result.config,
-                        results={**result.to_dict(), "seconds": seconds}, frames={"": result.shares},
-                        figure=plot_diversity(result))
-    cols = ["set", "nfe", "step", "entropy", "entropy_ci_low", "entropy_ci_high", "kl_to_train"]
-    print(markdown_table(result.shares[cols].round(4)))
-    print(f"{PAPER_LABEL}:")
-    print(markdown_table(paper_diversity()))
-    print(f"diversity on {args.data}: {len(seeds)} samples per set, {seconds:.1f} s; wrote {out}/diversity.*")
+    document = {**result.to_dict(), "seconds": seconds}
+    write_outputs(out, "diversity", config=with_provenance(result.config, args), results=document,
+                  frames={"": result.shares},
+                  figure=plot_diversity(result))
+    report(args, {**document, "out": str(out)},
+           f"{markdown_table(result.shares[COLUMNS].round(4))}\n{PAPER_LABEL}:\n{markdown_table(paper_diversity())}\n"
+           f"diversity on {args.data}: {len(seeds)} samples per set, {seconds:.1f} s; wrote {out}/diversity.*")
     return 0

@@ -1,11 +1,24 @@
 """``symbreak gls-table``: vanilla fast samplers against the Gaussian late start (the paper's Table 1
-analogue), with the paper's own Table 1 printed beside it for reference."""
+analogue, :func:`symbreak.experiments.paper.gls_table.gls_table`), with the paper's own Table 1
+printed beside it for reference."""
 from __future__ import annotations
 
 import argparse
 import time
 
-from symbreak.experiments.cli.late_start import add_evaluation_arguments, out_dir, prepare_from_args
+from symbreak.experiments.cli.args import (
+    add_evaluation_arguments,
+    add_moments_argument,
+    add_tc_argument,
+    out_dir,
+    prepare_from_args,
+    raw_help,
+    report,
+    seed_spec,
+    settings_of,
+    warn_if_few,
+    with_provenance,
+)
 
 DESCRIPTION = """\
 DDPM (DDIM with eta = 1), DDIM and PNDM at n = 3, 5, 10 steps: vanilla (N(0, I) at T with the uniform
@@ -26,47 +39,38 @@ examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("gls-table", help="vanilla vs Gaussian late start for DDPM/DDIM/PNDM (Table 1)",
-                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_evaluation_arguments(p, blocks=5, quick_blocks=2)
-    p.add_argument("--selection-seeds", default=None,
+    p = raw_help(subparsers, "gls-table", "vanilla vs Gaussian late start for DDPM/DDIM/PNDM (Table 1)", DESCRIPTION)
+    add_evaluation_arguments(p, blocks="gls_blocks")
+    p.add_argument("--selection-seeds", type=seed_spec, default=None,
                    help="seeds that pick the best swept start (one block from 1000000 by default); "
                         "must not overlap --seeds")
-    p.add_argument("--tc", default="gaussian", help="critical time of the gls-tc row: gaussian (default) | exact")
-    p.add_argument("--moments", default="analytic",
-                   help="GLS Gaussian: analytic (training mean and covariance, default) | empirical "
-                        "(training data noised once to t_start, the paper's procedure)")
+    add_tc_argument(p, "the gls-tc row")
+    add_moments_argument(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from symbreak.experiments.paper.gls_table import PAPER_LABEL, gls_table, paper_table1
+    from symbreak.experiments.paper.gls_table import PAPER_LABEL, default_sweep, gls_table, paper_table1
     from symbreak.experiments.paper.report import parse_seed_list, write_outputs
-    from symbreak.experiments.sampling.seeds import parse_seeds
 
-    if args.tc not in ("gaussian", "exact"):
-        raise ValueError(f"--tc: expected gaussian or exact, got {args.tc!r}")
-    if args.selection_seeds is not None:
-        parse_seeds(args.selection_seeds, "--selection-seeds")
+    sizes = settings_of(args)
+    out = out_dir(args, "gls-table")
     began = time.perf_counter()
-    setup, seeds = prepare_from_args(args, blocks=5, quick_blocks=2, moments=args.moments)
+    setup, seeds = prepare_from_args(args, blocks=sizes.gls_blocks, moments=args.moments)
+    warn_if_few(seeds, "row")
     block = setup.block_size
     selection = (parse_seed_list(args.selection_seeds, block, "--selection-seeds") if args.selection_seeds
-                 else list(range(1_000_000, 1_000_000 + block)))
-    sweep = None
-    if args.quick:
-        from symbreak.experiments.paper.gls_table import default_sweep
-
-        sweep = default_sweep(setup.schedule)[::5]
-    table = gls_table(setup, seeds, selection, sweep=sweep, tc=args.tc, n_resplits=3 if args.quick else 20)
+                 else sizes.selection_seeds(block))
+    sweep = default_sweep(setup.schedule)[::sizes.sweep_every]
+    table = gls_table(setup, seeds, selection, sweep=sweep, tc=args.tc, n_resplits=sizes.n_resplits)
     seconds = time.perf_counter() - began
     table.config.update({"command": "gls-table", "seconds": seconds})
     markdown = table.to_markdown()
-    out = write_outputs(out_dir(args, "gls-table"), "gls_table", config=table.config,
-                        results={**table.to_dict(), "seconds": seconds},
-                        frames={"": table.rows, "summary": table.summary(), "sweep": table.sweep},
-                        texts={"gls_table.md": markdown})
-    print(markdown)
-    print(f"(the last table is the {PAPER_LABEL}; {len(paper_table1())} rows)")
-    print(f"gls-table on {args.data}: {len(seeds)} samples per row, {seconds:.1f} s; wrote {out}/gls_table.*")
+    document = {**table.to_dict(), "seconds": seconds}
+    write_outputs(out, "gls_table", config=with_provenance(table.config, args), results=document,
+                  frames={"": table.rows, "summary": table.summary(), "sweep": table.sweep},
+                  texts={"gls_table.md": markdown})
+    report(args, {**document, "out": str(out)},
+           f"{markdown}\n(the last table is the {PAPER_LABEL}; {len(paper_table1())} rows)\n"
+           f"gls-table on {args.data}: {len(seeds)} samples per row, {seconds:.1f} s; wrote {out}/gls_table.*")
     return 0

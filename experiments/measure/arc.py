@@ -23,6 +23,7 @@ from scipy.integrate import cumulative_simpson, cumulative_trapezoid
 from symbreak.experiments.measure.drift import LearnedDrift, flat_points
 from symbreak.experiments.models.denoisers import Denoiser
 from symbreak.theory import DataModel, Schedule
+from symbreak.theory.checks import check_choice, check_int
 from symbreak.theory.dynamics import potential
 
 Array = NDArray[np.float64]
@@ -31,9 +32,7 @@ RULES = {"simpson": cumulative_simpson, "trapezoid": cumulative_trapezoid}
 
 def arc_angles(n_points: int) -> Array:
     """n_points uniform angles from 0 to pi/2 (both ends included)."""
-    if int(n_points) != n_points or n_points < 3:
-        raise ValueError(f"n_points: must be an integer >= 3, got {n_points}")
-    return np.linspace(0.0, 0.5 * np.pi, int(n_points))
+    return np.linspace(0.0, 0.5 * np.pi, check_int("n_points", n_points, 3))
 
 
 def arc_points(x1: Array, x2: Array, a: Array) -> Array:
@@ -82,10 +81,8 @@ def arc_potential(denoiser: Denoiser, x1: Array | torch.Tensor, x2: Array | torc
     in batches of ``batch_size`` points. Given ``model`` (the data's exact model), the theory
     potential difference is computed on the same angles.
     """
-    if rule not in RULES:
-        raise ValueError(f"rule: expected one of {', '.join(RULES)}, got {rule!r}")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size: must be an integer >= 1, got {batch_size}")
+    check_choice("rule", rule, RULES)
+    check_int("batch_size", batch_size, 1)
     ends = [flat_points(denoiser, x).cpu().numpy() for x in (x1, x2)]
     for name, end in zip(("x1", "x2"), ends):
         if end.shape[0] != 1:

@@ -1,4 +1,19 @@
-"""The central branch of a learned drift followed in t, its margin and events.
+"""The central branch of a learned drift followed in t, its margin, its model-error band and events.
+
+Model-error band. A measured margin carries the network's own error, which can put wiggles into an
+otherwise monotone curve, and a wiggle must not pass for a closest approach. In the linear phase at
+large t every VP data distribution has the same exact central margin: J / beta = -f/beta I + c hess
+log p_t with hess log p_t = -I / sigma^2 + alpha^2 / sigma^4 Cov[y | x_t = x] (Tweedie; Raya &
+Ambrogioni 2023), and at the centre Cov[y | x_t] -> Cov(y) as alpha -> 0, so the margin is
+-f/beta - c / sigma^2 + g lambda_max(Cov) + O(g^2), g = c alpha^2 / sigma^4 (VP SDE: 1/2 - 1/sigma^2 + ...).
+Since lambda_max(Cov) <= tr Cov = E|y - mu|^2 (the mean does not enter Cov[y | x]), at every grid point
+where g E|y - mu|^2 <= ``LINEAR_PHASE`` (1e-2) the exact margin lies within 1e-2 of the bulk value
+-f/beta - c / sigma^2, and what the network adds beyond it is model error. :func:`model_error_band` takes
+the largest |margin - bulk value| over those points (the maximum, not a quantile: the band must bound
+the error for the bound of :class:`symbreak.theory.critical.Curves` to hold; it over-counts by at most
+the 1e-2 of true deviation allowed there), and theory's rule then requires a closest approach to
+stand ``BAND_FACTOR`` bands above its surroundings. E|y - mu|^2 comes from the data (``second_moment``);
+without it the band is read at the top of the grid alone, where g is smallest.
 """
 from __future__ import annotations
 
@@ -16,10 +31,11 @@ from symbreak.experiments.measure.spectrum import Spectrum, _dense_spectrum, jac
 from symbreak.experiments.models.denoisers import Denoiser
 from symbreak.experiments.models.oracle import differentiable
 from symbreak.theory import Schedule
-from symbreak.theory.critical import CriticalTime, Curves, Event, find_events
-from symbreak.theory.critical import _choose_critical as choose_critical
+from symbreak.theory.critical import CriticalTime, Curves, Event, choose_critical, find_events
+from symbreak.theory.drifts import Noise
 
 Array = NDArray[np.float64]
+LINEAR_PHASE = 1e-2  # g E|y - mu|^2 at most this: the exact margin is the bulk value to within it
 
 
 @dataclass(frozen=True)
@@ -32,7 +48,8 @@ class BranchMeasurement:
     point (past a fold of the branch) gets its own, and events are never sought across ids;
     ``events`` (crossings, closest approaches; theory's :class:`Event`)
     and the chosen critical time with its ``kind`` and ``margin_c`` (theory's rule, see
-    :func:`follow_central_branch`); ``critical`` is None (``kind`` 'none') when there is no event.
+    :func:`follow_central_branch`); ``critical`` is None (``kind`` 'none') when there is no event;
+    ``model_error_band`` the margin's model-error band (:func:`model_error_band`).
     """
 
     t: Array
@@ -50,6 +67,7 @@ class BranchMeasurement:
     dynamics: str
     method: str
     config: dict = field(default_factory=dict)
+    model_error_band: float = 0.0
 
     @property
     def margin(self) -> Array:
@@ -94,17 +112,36 @@ class _BranchFollower:
         return sol, jacobian_spectrum(self.denoiser, sol.x, t, dynamics=self.dynamics, k=self.k,
                                       method=self.method, **self.spectrum)
 
-    def curves(self, grid: Array, xs: list[Tensor], evals: Array, segment: NDArray[np.int64]) -> Curves:
+    def curves(self, grid: Array, xs: list[Tensor], evals: Array, segment: NDArray[np.int64],
+               noise: Array, band: float) -> Curves:
         """The sampled eigenvalue curves, refinable between two samples of one segment by Newton from
         their interpolation (None where Newton finds no fixed point); theory.critical's event search
-        works on these."""
+        works on these. ``noise``: the margin's noise level at each sample: the Newton residual
+        max|b|/beta, and the non-symmetry of J times |margin| (an exact score has a symmetric J, so
+        a network's non-symmetry measures how far its J / beta can be from a score's); ``band``: the
+        model-error band (module docstring)."""
         def evaluate(ell: float) -> tuple[Array, None] | None:
             i = int(np.clip(np.searchsorted(grid, ell) - 1, 0, len(grid) - 2))
             w = (ell - grid[i]) / (grid[i + 1] - grid[i])
             sol, spec = self.solve(ell, (1 - w) * xs[i] + w * xs[i + 1])
-            return (spec.eigenvalues[0], None) if sol.converged else None
+            return (spec.eigenvalues[0], None, sol.x.detach().cpu().numpy()) if sol.converged else None
 
-        return Curves(grid, evals, segment, evaluate)
+        return Curves(grid, evals, segment, evaluate, noise, band)
+
+
+def model_error_band(logsnr: Array, margin: Array, converged: NDArray[np.bool_], schedule: Schedule,
+                     dynamics: str, second_moment: float | None) -> float:
+    """max |margin - (-f/beta - c/sigma^2)| over the converged grid points in the linear phase,
+    g E|y - mu|^2 <= ``LINEAR_PHASE`` (module docstring); ``second_moment`` None: the top grid point
+    (the smallest logsnr) alone. 0 when no point qualifies."""
+    noise = [Noise.at(schedule, dynamics, float(s)) for s in logsnr]
+    bulk = np.array([n.diagonal for n in noise])
+    if second_moment is None:
+        linear = np.arange(len(logsnr)) == int(np.argmin(logsnr))
+    else:
+        linear = np.array([n.gain for n in noise]) * float(second_moment) <= LINEAR_PHASE
+    dev = np.abs(margin - bulk)[linear & converged]
+    return float(dev.max()) if dev.size else 0.0
 
 
 def _segments(converged: NDArray[np.bool_]) -> NDArray[np.int64]:
@@ -132,18 +169,21 @@ def follow_central_branch(denoiser: Denoiser, *, dynamics: str = "sde", n_points
                           t_range: tuple[float, float] | None = None, x_init: Tensor | Array | None = None,
                           k: int = 1, method: str = "auto", near_zero: float = 0.05, newton_tol: float = 1e-11,
                           accept: float = 1e-4, max_newton: int = 30, seed: int = 0,
-                          chunk_size: int | None = 64) -> BranchMeasurement:
+                          chunk_size: int | None = 64, second_moment: float | None = None) -> BranchMeasurement:
     """Follow the central fixed point of the learned drift from t_max towards t_min with Newton steps.
 
     At each logsnr of an increasing uniform grid the previous fixed point, linearly extrapolated in
     logsnr, seeds Newton; the top-k eigenvalues of sym(J)/beta are measured there. Events and the
     critical time follow ``theory.critical`` exactly (its ``find_events`` runs on these curves):
     crossings refined by Brent's method, closest approaches (local maxima below zero) by a bounded
-    Brent search, and t_c is the first crossing up or closest approach within ``near_zero`` of zero,
-    else the closest approach nearest to zero. A grid point where damped Newton finds no fixed point
+    Brent search, counted only when they stand above the margin's noise (the Newton residual), and
+    t_c is the first event (theory's :func:`choose_critical`; ``near_zero`` is kept for old callers
+    and has no effect). A grid point where damped Newton finds no fixed point
     (residual above ``accept``: the branch folded away) breaks the branch into segments, and the
     next point starts again from the last fixed point found. ``x_init`` seeds the first solve
     (default 0, the centre of the nearly Gaussian marginal at large t for centred data).
+    ``second_moment``: the data's E|y - mu|^2 (tr Cov), which says where the linear phase lies for the
+    model-error band (module docstring); without it the band is read at the top of the grid.
     """
     denoiser = differentiable(denoiser)
     schedule = denoiser.schedule
@@ -170,12 +210,15 @@ def follow_central_branch(denoiser: Denoiser, *, dynamics: str = "sde", n_points
         converged.append(sol.converged)
     evals_arr, ok = np.array(evals), np.array(converged)
     segment = _segments(ok)
-    events = find_events(follow.curves(grid, xs, evals_arr, segment), schedule)
-    chosen = choose_critical(events, near_zero)
+    anti_arr = np.nan_to_num(np.array(anti), nan=0.0)
+    noise = np.maximum(np.array(residual), (anti_arr + 64 * np.finfo(np.float64).eps) * np.abs(evals_arr[:, 0]))
+    band = model_error_band(grid, evals_arr[:, 0], ok, schedule, dynamics, second_moment)
+    events = find_events(follow.curves(grid, xs, evals_arr, segment, noise, band), schedule)
+    chosen = choose_critical(events, float(evals_arr[0, 0]))
     config = {"dynamics": dynamics, "n_points": int(n_points), "t_range": t_range, "k": k, "method": route,
               "near_zero": near_zero, "newton_tol": newton_tol, "accept": accept, "max_newton": max_newton,
-              "seed": seed, "schedule": schedule.config()}
+              "seed": seed, "second_moment": second_moment, "model_error_band": band, "schedule": schedule.config()}
     return BranchMeasurement(schedule.t_of_logsnr(grid), grid, torch.stack(xs).cpu().numpy(), evals_arr,
                              np.array(anti), np.array(residual), ok, segment, tuple(events),
                              None if chosen is None else chosen.time, "none" if chosen is None else chosen.kind,
-                             None if chosen is None else chosen.margin, dynamics, route, config)
+                             None if chosen is None else chosen.margin, dynamics, route, config, band)

@@ -1,21 +1,14 @@
-"""The learned generative dynamics measured on any Denoiser: drift, Jacobian spectrum, central branch.
+"""The learned generative drift of any Denoiser and its Jacobian, through torch.func.
 
 A Denoiser D(x, t) gives the score (alpha D - x) / sigma^2 (Tweedie), hence the generative drift
-(design note section 1)
+(README, Notation: b = -f x + c beta grad log p_t; Raya & Ambrogioni 2023)
 
     b(x, t) = -f x + c beta score_D(x, t) = lin(t) x + gain(t) D(x, t),
     lin = -f - c beta / sigma^2,   gain = c beta alpha / sigma^2,   c = 1 (SDE), 1/2 (ODE),
 
-and its Jacobian J = lin I + gain dD/dx. The stability margin of a point is the top eigenvalue of
-J / beta. For an exact score J is symmetric (b = -grad u); a trained network's J is not exactly, so
-every spectrum here is that of the symmetric part (J + J^T) / 2, and the non-symmetry
-||J - J^T||_F / (2 ||J||_F) is reported beside it.
-
-Routes, chosen by the dimension d (``method="auto"``):
-- d <= ``DENSE_MAX_DIM``: the full Jacobian, eigenvalues by ``eigvalsh``; Newton steps solve with it.
-- larger d: never the d x d matrix. Top eigenvalues by Lanczos (full reorthogonalisation) on the
-  products (J v + J^T v) / 2; Newton-Krylov (GMRES on J v products) for the fixed point; the
-  non-symmetry by a Rademacher-probe estimate.
+and its Jacobian J = lin I + gain dD/dx. For an exact score J is symmetric (b = -grad u); a trained
+network's J is not exactly, so the spectra (``measure.spectrum``) are those of the symmetric part
+(J + J^T) / 2, and :meth:`LearnedDrift.sym_matvec` gives its products.
 
 Derivatives come from ``torch.func``: the dense J of a batch is ``vmap(jacrev(b))`` over its points
 (each point's J from one vectorised set of d vector-Jacobian products); matrix-free, J^T v comes from
@@ -24,18 +17,22 @@ the pullback of ``torch.func.vjp`` at the point, and J v from the vjp of that li
 (``torch.func.jvp``), which repeats the forward pass for every product, was measured at 10x (digits
 MLP) and 3x (3x16x16 U-Net) the cost of this J v on the CPU (``benchmarks/jacobian.py``). A
 denoiser must treat batch rows independently (eval-mode networks and exact denoisers do) and read t
-only through torch operations or ``noise_level``.
+only through torch operations or ``noise_level``; an exact denoiser is swapped for its torch port
+(:func:`symbreak.experiments.models.oracle.differentiable`).
 
-Precision: a network runs in its own dtype (float32; :class:`NetworkDenoiser` casts the input),
-while the Newton state, the drift arithmetic, the Krylov bases and the eigenvalue problems are
-float64. A matrix-free product costs one backward pass of batch 1 through the stored graph, so a
-64x64x3 U-Net (d = 12288) needs the memory of one forward and two backward passes of one image (on the
-CPU: top-2 eigenvalues by 60 Lanczos steps in 8 s, ``benchmarks/cuda_check.py --device cpu``);
-``chunk_size`` bounds the points per dense batch.
+**Attention.** The J v route differentiates twice (the vjp of a vjp), and the fused attention kernels
+that ``F.scaled_dot_product_attention`` picks on the CPU and GPU (flash, memory-efficient) have no
+derivative of their backward (``aten::_scaled_dot_product_flash_attention_for_cpu_backward``), so every
+drift evaluation here runs under ``sdpa_kernel(SDPBackend.MATH)`` (:func:`math_attention`): attention as
+matmul-softmax-matmul, which autograd differentiates to any order and which computes the same function
+(to float round-off). Reverse over reverse is kept rather than forward mode because it reuses one forward
+pass per point (above); the math kernel costs more memory for long sequences, but the Jacobian products
+run on batch 1 (the sampling does not use this module and keeps the fused kernels).
 
-The exact :class:`ExactDenoiser` computes in numpy and cannot be differentiated; every function here
-swaps it for :class:`TorchExactDenoiser`, an independent torch port of the same posterior mean, so
-the oracle runs through exactly the same torch.func code as a network."""
+Precision: a network runs in its own dtype (float32, or bfloat16/float16; :class:`NetworkDenoiser`
+casts the input, and the time in at least float32), while the states, the drift arithmetic and every
+Krylov basis built on these products are float64.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,12 +43,18 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 from torch.func import jacrev, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from symbreak.experiments.models.denoisers import Denoiser
 from symbreak.experiments.models.oracle import denoiser_device, differentiable
 from symbreak.theory.dynamics import score_weight
 
 Array = NDArray[np.float64]
+
+
+def math_attention():
+    """The context in which attention is twice differentiable: ``sdpa_kernel(SDPBackend.MATH)`` (module docstring)."""
+    return sdpa_kernel(SDPBackend.MATH)
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,11 @@ class LearnedDrift:
         self.gain = c * self.beta * alpha / sigma2
 
     def __call__(self, x: Tensor) -> Tensor:
-        """b for flat states x of shape (B, d) (float64)."""
+        """b for flat states x of shape (B, d) (float64), attention through the math kernel."""
         xs = x.reshape((x.shape[0],) + self.shape)
-        y_hat = self.denoiser(xs, self.t).reshape(x.shape)
-        return self.lin * x + self.gain * y_hat
+        with math_attention():
+            y_hat = self.denoiser(xs, self.t).reshape(x.shape)
+        return self.lin * x + self.gain * y_hat.to(x.dtype)
 
     def point(self, x: Tensor) -> Tensor:
         """b at one flat state x (d,): the function torch.func differentiates."""

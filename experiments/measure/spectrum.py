@@ -26,10 +26,18 @@ from torch import Tensor
 
 from symbreak.experiments.measure.drift import LearnedDrift, Linearisation, flat_points
 from symbreak.experiments.models.denoisers import Denoiser
+from symbreak.theory.checks import check_choice, check_int
 
 Array = NDArray[np.float64]
 DENSE_MAX_DIM = 512
 METHODS = ("auto", "dense", "lanczos")
+
+
+def _top_k(k: int, dim: int) -> int:
+    """How many top eigenvalues to compute: an integer in [1, dim]."""
+    if not 1 <= check_int("k", k) <= dim:
+        raise ValueError(f"k: must lie in [1, {dim}], got {k}")
+    return int(k)
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,8 @@ def lanczos(matvec: Callable[[Tensor], Tensor], dim: int, k: int = 1, *, max_ite
     steps; Ritz value theta_i has the residual ||A q - theta q|| = |beta_j s_ji| (Golub & Van Loan
     10.1), and the iteration stops when the top-k residuals are below tol * max(1, |theta|).
     """
-    if k < 1 or k > dim:
-        raise ValueError(f"k: must lie in [1, {dim}], got {k}")
-    if max_iter < k:
-        raise ValueError(f"max_iter: must be >= k = {k}, got {max_iter}")
+    k = _top_k(k, dim)
+    check_int("max_iter", max_iter, k)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     q = torch.randn(dim, generator=gen, dtype=torch.float64).to(device)
     basis = [q / q.norm()]
@@ -80,7 +86,7 @@ def lanczos(matvec: Callable[[Tensor], Tensor], dim: int, k: int = 1, *, max_ite
 
 
 @dataclass(frozen=True)
-class Spectrum:
+class JacobianSpectrum:
     """Top-k eigenvalues of sym(J) / beta at B points (descending, shape (B, k)) and the
     non-symmetry ||J - J^T||_F / (2 ||J||_F) (exact on the dense route, a probe estimate otherwise)."""
 
@@ -95,11 +101,12 @@ class Spectrum:
         return self.eigenvalues[:, 0]
 
 
+Spectrum = JacobianSpectrum  # the older name, still imported by measure.branch
+
+
 def resolve_method(method: str, dim: int) -> str:
     """'dense' for d <= DENSE_MAX_DIM, else 'lanczos' (matrix-free), unless forced."""
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
-    if method == "auto":
+    if check_choice("method", method, METHODS) == "auto":
         return "dense" if dim <= DENSE_MAX_DIM else "lanczos"
     return method
 
@@ -140,15 +147,14 @@ def _lanczos_spectrum(drift_t: LearnedDrift, x: Tensor, k: int, seed: int, n_pro
 
 def jacobian_spectrum(denoiser: Denoiser, x: Tensor | Array, t: float, *, dynamics: str = "sde",
                       k: int = 1, method: str = "auto", chunk_size: int | None = 64, seed: int = 0,
-                      n_probes: int = 8, max_iter: int = 200, tol: float = 1e-10) -> Spectrum:
+                      n_probes: int = 8, max_iter: int = 200, tol: float = 1e-10) -> JacobianSpectrum:
     """Top-k eigenvalues of sym(J)/beta of the learned drift at states x (module docstring routes)."""
     drift_t = LearnedDrift(denoiser, t, dynamics)
     pts = flat_points(denoiser, x)
-    if not 1 <= k <= drift_t.dim:
-        raise ValueError(f"k: must lie in [1, {drift_t.dim}], got {k}")
+    k = _top_k(k, drift_t.dim)
     route = resolve_method(method, drift_t.dim)
     if route == "dense":
         evals, anti = _dense_spectrum(drift_t.jacobian(pts, chunk_size), drift_t.beta, k)
     else:
         evals, anti = _lanczos_spectrum(drift_t, pts, k, seed, n_probes, max_iter, tol)
-    return Spectrum(drift_t.t, evals, anti, route)
+    return JacobianSpectrum(drift_t.t, evals, anti, route)

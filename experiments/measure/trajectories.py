@@ -133,7 +133,7 @@ def project(trajectory: torch.Tensor | ArrayLike, t_grid: ArrayLike, direction: 
 # --------------------------------------------------------------------------------------------
 # labels and commitment times
 # --------------------------------------------------------------------------------------------
-def nearest_mode(modes: ArrayLike, schedule: Schedule) -> Assign:
+def nearest_mode_assign(modes: ArrayLike, schedule: Schedule) -> Assign:
     """Label states by the nearest scaled mode: argmin_k |x - alpha(t) m_k| (alpha = 1 at t = 0)."""
     m = finite_array("modes", np.asarray(modes, dtype=np.float64).reshape(np.shape(modes)[0], -1), ndim=2)
 

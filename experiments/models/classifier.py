@@ -43,7 +43,7 @@ from symbreak.analysis.io import dumps, staged_dir
 from symbreak.analysis.splits import split_indices
 from symbreak.experiments.models.training import cache_root
 from symbreak.experiments.runtime.threads import torch_threads
-from symbreak.theory.checks import finite_array
+from symbreak.theory.checks import check_int, check_positive, finite_array
 
 WEIGHTS, CONFIG = "model.pt", "config.json"
 
@@ -192,12 +192,11 @@ def _prepare(x: ArrayLike, labels: ArrayLike, shape: tuple[int, ...], seed: int,
     x, labels = _check_data(x, labels, shape)
     for name, value, minimum in (("seed", seed, 0), ("split_seed", split_seed, 0), ("steps", steps, 1),
                                  ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+        check_int(name, value, minimum)
     if not hidden or min(hidden) < 1:
         raise ValueError(f"hidden: expected one or more positive widths, got {hidden}")
-    if not (lr > 0 and weight_decay >= 0):
-        raise ValueError(f"lr, weight_decay: expected lr > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
+    check_positive("lr", lr)
+    check_positive("weight_decay", weight_decay, strict=False)
     config = ClassifierConfig(dataset=dataset, shape=tuple(int(s) for s in shape),
                               num_classes=int(labels.max()) + 1, data_hash=data_hash(x, labels),
                               seed=int(seed), split_seed=int(split_seed), test_fraction=float(test_fraction),
@@ -237,7 +236,7 @@ def _load(entry: Path, config: ClassifierConfig) -> FeatureClassifier | None:
 
 
 def _save(entry: Path, clf: FeatureClassifier) -> None:
-    with staged_dir(entry) as tmp:
+    with staged_dir(entry, flag="--cache-dir") as tmp:
         torch.save(clf.net.state_dict(), tmp / WEIGHTS)
         (tmp / CONFIG).write_text(dumps({"config": asdict(clf.config), "results": clf.results()}) + "\n")
 

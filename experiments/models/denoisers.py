@@ -8,6 +8,7 @@ parameterisations: x = alpha y + sigma eps, score = (alpha D - x) / sigma^2 = -e
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -60,25 +61,51 @@ class Denoiser(ABC):
         return (x - alpha * self.denoise(x, t)) / sigma
 
 
+TARGETS = ("eps", "score", "x0", "v")
+
+
 class NetworkDenoiser(Denoiser):
-    """Adapter for a network ``net(x, t)`` that predicts eps (``target='eps'``) or the score
-    (``target='score'``): D = (x - sigma eps) / alpha = (x + sigma^2 score) / alpha.
+    """Adapter for a network ``net(x, t)`` that predicts eps (``target='eps'``), the score
+    (``'score'``), the clean sample (``'x0'``, diffusers' ``sample``) or the velocity
+    v = alpha eps - sigma y (``'v'``; Salimans & Ho 2022):
+
+        D = (x - sigma eps) / alpha = (x + sigma^2 score) / alpha = x0 = alpha x - sigma v.
 
     The network runs in its own dtype; the conversion to D is done in float64.
     """
 
     def __init__(self, net: nn.Module, schedule: Schedule, shape: tuple[int, ...], target: str = "eps"):
-        if target not in ("eps", "score"):
-            raise ValueError(f"target: expected 'eps' or 'score', got {target!r}")
+        if target not in TARGETS:
+            raise ValueError(f"target: expected one of {', '.join(TARGETS)}, got {target!r}")
         self.net, self.schedule, self.shape, self.target = net, schedule, tuple(shape), target
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.net.parameters()).dtype
+
     def denoise(self, x: Tensor, t: Tensor) -> Tensor:
-        dtype = next(self.net.parameters()).dtype
-        out = self.net(x.to(dtype), t.to(dtype)).to(x.dtype)
+        out = self.net(x.to(self.dtype), t.to(torch.promote_types(self.dtype, torch.float32))).to(x.dtype)
         alpha, sigma = (append_dims(v, x.ndim).to(x.dtype) for v in noise_level(self.schedule, t))
+        return self.from_output(out, x, alpha, sigma)
+
+    def from_output(self, out: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+        """D from the network's output at x on the level (alpha, sigma) (class docstring)."""
+        if self.target == "x0":
+            return out
         if self.target == "eps":
             return (x - sigma * out) / alpha
+        if self.target == "v":
+            return alpha * x - sigma * out
         return (x + sigma**2 * out) / alpha
+
+
+def in_chunks(fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, t: Tensor, max_batch: int | None) -> Tensor:
+    """``fn(x, t)`` evaluated on consecutive chunks of at most ``max_batch`` rows and concatenated (the
+    whole batch at once when ``max_batch`` is None): a network's batch then fits the device whatever
+    the sampler's batch. Differentiable, so it also serves the Jacobian products."""
+    if max_batch is None or x.shape[0] <= max_batch:
+        return fn(x, t)
+    return torch.cat([fn(x[i:i + max_batch], t[i:i + max_batch]) for i in range(0, x.shape[0], max_batch)])
 
 
 class ExactDenoiser(Denoiser):

@@ -28,18 +28,7 @@ from torch.nn import functional as F
 
 from symbreak.experiments.models.denoisers import append_dims, noise_level
 from symbreak.theory import Schedule
-
-
-def _at_least(name: str, value: int, low: int) -> int:
-    if int(value) != value or value < low:
-        raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _positive(name: str, value: float) -> float:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
-    return float(value)
+from symbreak.theory.checks import check_choice, check_int, check_positive
 
 
 LOG_T_SCALE = 8.0  # u = log(t) / 8
@@ -57,9 +46,9 @@ class TimeEmbeddingConfig:
     log_time: bool = True
 
     def __post_init__(self) -> None:
-        _at_least("n_frequencies", self.n_frequencies, 1)
-        _positive("min_frequency", self.min_frequency)
-        if not _positive("max_frequency", self.max_frequency) >= self.min_frequency:
+        check_int("n_frequencies", self.n_frequencies, 1)
+        check_positive("min_frequency", self.min_frequency)
+        if not check_positive("max_frequency", self.max_frequency) >= self.min_frequency:
             raise ValueError(f"max_frequency: must be >= min_frequency = {self.min_frequency}, "
                              f"got {self.max_frequency}")
 
@@ -128,9 +117,9 @@ class MLPConfig:
     arch: ClassVar[str] = "mlp"
 
     def __post_init__(self) -> None:
-        _at_least("dim", self.dim, 1)
-        _at_least("width", self.width, 1)
-        _at_least("depth", self.depth, 1)
+        check_int("dim", self.dim, 1)
+        check_int("width", self.width, 1)
+        check_int("depth", self.depth, 1)
         if not isinstance(self.time_gain, bool):
             raise ValueError(f"time_gain: expected true or false, got {self.time_gain!r}")
 
@@ -222,9 +211,9 @@ class UNetConfig:
             raise ValueError(f"image_shape: expected (C, H, W) with positive sizes, got {self.image_shape}")
         if not self.channel_mult or min(self.channel_mult) < 1:
             raise ValueError(f"channel_mult: expected positive integers, got {self.channel_mult}")
-        _at_least("num_res_blocks", self.num_res_blocks, 1)
-        groups = _at_least("groups", self.groups, 1)
-        if _at_least("base_channels", self.base_channels, 1) % groups:
+        check_int("num_res_blocks", self.num_res_blocks, 1)
+        groups = check_int("groups", self.groups, 1)
+        if check_int("base_channels", self.base_channels, 1) % groups:
             raise ValueError(f"base_channels: must be a multiple of groups = {groups}, got {self.base_channels}")
         factor = 2 ** (len(self.channel_mult) - 1)
         if self.image_shape[1] % factor or self.image_shape[2] % factor:
@@ -339,7 +328,7 @@ class EDMPreconditioned(nn.Module):
     def __init__(self, inner: nn.Module, schedule: Schedule, sigma_data: float):
         super().__init__()
         self.inner, self.schedule = inner, schedule
-        self.sigma_data = _positive("sigma_data", sigma_data)
+        self.sigma_data = check_positive("sigma_data", sigma_data)
 
     def forward(self, x: Tensor, t: Tensor | float) -> Tensor:
         t = _time_column(t, x)
@@ -366,10 +355,8 @@ def build_network(config: NetworkConfig) -> nn.Module:
 def network_config_from_dict(data: dict) -> NetworkConfig:
     """Inverse of ``config.to_dict()``."""
     params = dict(data)
-    arch = params.pop("arch", None)
-    if arch not in _CONFIGS:
-        raise ValueError(f"arch: expected one of {', '.join(_CONFIGS)}, got {arch!r}")
-    cls = _CONFIGS[arch]
+    cls = _CONFIGS[check_choice("arch", params.pop("arch", None), _CONFIGS)]
+    arch = cls.arch
     known = {f.name for f in fields(cls)}
     if unknown := set(params) - known:
         raise ValueError(f"network config: unknown field(s) {sorted(unknown)} for arch {arch!r}")

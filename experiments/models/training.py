@@ -14,11 +14,17 @@ network is the one used for sampling (the networks have no trained buffers: Laye
 Trained weights are cached by a hash of the resolved configuration (data, schedule, network, training
 hyper-parameters, seed, library versions): ``<cache>/<data>-<hash>/weights.pt`` (a state_dict, read
 with ``torch.load(weights_only=True)``) and ``config.json`` (written last, with the weights' sha256).
-A corrupt entry is reported with a warning and rebuilt.
+A corrupt entry is reported with a warning and rebuilt. An entry is filled under an exclusive
+``fcntl.flock`` on ``<entry>/.lock``, so concurrent runs of one configuration train once (the others
+wait, then read the cache); temporaries of killed writers are removed when the lock is taken.
+
+A run whose loss or EMA weights become NaN or infinite raises :class:`TrainingDiverged` (with the
+first bad step) and is never cached.
 """
 from __future__ import annotations
 
 import copy
+import fcntl
 import hashlib
 import json
 import math
@@ -28,10 +34,10 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 import torch
@@ -39,7 +45,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from symbreak.analysis.datasets import chunk_slices
-from symbreak.analysis.io import atomic_write, package_versions, to_jsonable, write_json
+from symbreak.analysis.io import (
+    atomic_write,
+    clean_atomic_leftovers,
+    package_versions,
+    sha256_file,
+    to_jsonable,
+    write_json,
+)
 from symbreak.experiments.models.denoisers import NetworkDenoiser
 from symbreak.experiments.models.networks import (
     PRECONDITIONINGS,
@@ -61,9 +74,15 @@ from symbreak.experiments.runtime.distributed import (
 )
 from symbreak.experiments.runtime.threads import torch_threads
 from symbreak.theory import DataModel, Schedule
+from symbreak.theory.checks import check_choice, check_int, check_positive
 
 CACHE_FORMAT = 3  # raised whenever a network architecture changes, so older weights are not reused
 LR_SCHEDULES = ("cosine", "constant")
+MAX_TRAIN_STEPS = 10_000_000  # --steps above this is a typo (the recipes use a few thousand)
+
+
+class TrainingDiverged(ArithmeticError):
+    """Training produced a NaN or infinite loss or weights; the model is not cached."""
 
 
 class TrainingData(Protocol):
@@ -97,25 +116,22 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name, low in (("steps", 1), ("batch_size", 1), ("warmup_steps", 0), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < low:
-                raise ValueError(f"--{name.replace('_', '-')}: must be an integer >= {low}, got {value!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"--lr: must be a finite number > 0, got {self.lr!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule: expected one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+            check_int(f"--{name.replace('_', '-')}", getattr(self, name), low)
+        if self.steps > MAX_TRAIN_STEPS:
+            raise ValueError(f"--steps: at most {MAX_TRAIN_STEPS:,} training steps, got {self.steps:,}")
+        check_positive("--lr", self.lr)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay: must lie in [0, 1), got {self.ema_decay!r}")
-        if not self.grad_clip > 0:
-            raise ValueError(f"grad_clip: must be > 0, got {self.grad_clip!r}")
+        check_positive("grad_clip", self.grad_clip)
         if self.precondition not in PRECONDITIONINGS:
             raise ValueError(f"--precondition: expected one of {', '.join(PRECONDITIONINGS)}, got {self.precondition!r}")
         needs_scale = self.precondition == "edm"
         if needs_scale != (self.sigma_data is not None):
             raise ValueError(f"sigma_data: {'required' if needs_scale else 'unused'} with precondition "
                              f"{self.precondition!r}, got {self.sigma_data!r}")
-        if needs_scale and not (math.isfinite(self.sigma_data) and self.sigma_data > 0):
-            raise ValueError(f"sigma_data: must be a finite number > 0, got {self.sigma_data!r}")
+        if needs_scale:
+            check_positive("sigma_data", self.sigma_data)
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -370,8 +386,23 @@ def train(dataset: TrainingData, schedule: Schedule, config: TrainConfig, device
             bar.update()
     seconds = time.perf_counter() - start
     ema.eval()
+    check_finite_training(losses, ema, config)
     return TrainResult(NetworkDenoiser(ema, schedule, tuple(dataset.shape)), losses.cpu().numpy(),
                        seconds, config, str(dev))
+
+
+def check_finite_training(losses: Tensor, ema: nn.Module, config: TrainConfig) -> None:
+    """Raise :class:`TrainingDiverged` if a loss or an EMA weight is NaN or infinite (one device sync)."""
+    bad = torch.nonzero(~torch.isfinite(losses)).flatten()
+    weights_ok = all(bool(torch.isfinite(p).all()) for p in ema.parameters())
+    if bad.numel() == 0 and weights_ok:
+        return
+    where = f"the loss became {float(losses[bad[0]])} at step {int(bad[0])}" if bad.numel() else \
+        "the EMA weights became NaN or infinite"
+    hints = "try a lower --lr" + ("" if config.precondition == "edm" else ", --precondition edm") + \
+        " or rescaling the data (--scale unit)"
+    raise TrainingDiverged(f"training diverged: {where} of {config.steps} (lr {config.lr:g}); nothing was "
+                           f"cached; {hints}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,12 +463,35 @@ class CorruptCache(Exception):
     """A cache entry that exists but cannot be used."""
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+_sha256_file = sha256_file
+LOCK = ".lock"
+
+
+@contextmanager
+def entry_lock(entry: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``entry/.lock`` (blocking): one process fills an entry at a time.
+    Leftover temporaries of killed writers are removed once the lock is held."""
+    entry.mkdir(parents=True, exist_ok=True)
+    with open(entry / LOCK, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            for name in (WEIGHTS, META):
+                clean_atomic_leftovers(entry, name)
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def check_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The cache root, refused before any work when it is a file or cannot be written
+    (``--cache-dir: ...``); nothing is created."""
+    from symbreak.analysis.io import check_output_dir
+
+    root = cache_root(cache_dir)
+    try:
+        return check_output_dir(root, (), flag="--cache-dir")
+    except ValueError as err:
+        raise ValueError(str(err).replace("(it is created if missing)", "for the trained-network cache")) from None
 
 
 def _read_entry(entry: Path, key: str, net: nn.Module, device: torch.device) -> dict:
@@ -479,6 +533,16 @@ class CachedModel:
     from_cache: bool
     resolved: dict = field(repr=False)
 
+    def provenance(self) -> dict:
+        """What identifies the model in an output's configuration: cache key and entry, the sha256 of
+        its state_dict file, the training configuration and schedule, and whether it came from the cache."""
+        weights = self.path / WEIGHTS
+        return {"cache_key": self.key, "entry": str(self.path),
+                "weights_sha256": sha256_file(weights) if weights.is_file() else None,
+                "from_cache": self.from_cache, "final_loss": self.final_loss, "seconds": self.seconds,
+                "train": self.resolved["train"], "schedule": self.resolved["schedule"],
+                "versions": self.resolved["versions"]}
+
 
 def load_or_train_model(dataset: TrainingData, schedule: Schedule, config: TrainConfig | None = None, *,
                         device: str = "auto", retrain: bool = False, cache_dir: str | os.PathLike | None = None,
@@ -490,28 +554,40 @@ def load_or_train_model(dataset: TrainingData, schedule: Schedule, config: Train
     """
     config = config or default_train_config(dataset)
     _check_compatible(dataset, config)
+    check_cache_dir(cache_dir)
     resolved = resolved_config(dataset, schedule, config)
     key = cache_key(resolved)
     entry = cache_entry(dataset, key, cache_dir)
     ctx = current_context()
     dev = resolve_device(device, ctx)
-    hit = broadcast(not retrain and ctx.is_main and (entry / META).exists(), ctx)
-    if hit:
-        net = init_model(config, schedule).to(dev)
-        try:
-            meta = _read_entry(entry, key, net, dev)
-            denoiser = NetworkDenoiser(net.eval().requires_grad_(False), schedule, tuple(dataset.shape))
-            return CachedModel(denoiser, entry, key, float(meta["seconds"]), float(meta["final_loss"]),
-                               True, resolved)
-        except CorruptCache as err:
-            warnings.warn(f"symbreak: the cached model {entry} is corrupt ({err}); retraining it",
-                          RuntimeWarning, stacklevel=2)
-    result = train(dataset, schedule, config, device=dev, progress=progress)
-    if ctx.is_main:
-        _write_entry(entry, key, resolved, result)
+    lock = entry_lock(entry) if ctx.is_main else nullcontext()
+    with lock:
+        cached = None if retrain else _cached_model(entry, key, config, schedule, dataset, dev, resolved, ctx)
+        if cached is not None:
+            return cached
+        result = train(dataset, schedule, config, device=dev, progress=progress)
+        if ctx.is_main:
+            _write_entry(entry, key, resolved, result)
     barrier(ctx)
     result.denoiser.net.requires_grad_(False)
     return CachedModel(result.denoiser, entry, key, result.seconds, result.final_loss, False, resolved)
+
+
+def _cached_model(entry: Path, key: str, config: TrainConfig, schedule: Schedule, dataset: TrainingData,
+                  dev: torch.device, resolved: dict, ctx: DistContext) -> CachedModel | None:
+    """The cached entry if rank 0 finds it usable (a corrupt one is warned about and removed), else None."""
+    if not broadcast(ctx.is_main and (entry / META).exists(), ctx):
+        return None
+    net = init_model(config, schedule).to(dev)
+    try:
+        meta = _read_entry(entry, key, net, dev)
+    except CorruptCache as err:
+        warnings.warn(f"symbreak: the cached model {entry} is corrupt ({err}); retraining it",
+                      RuntimeWarning, stacklevel=3)
+        (entry / META).unlink(missing_ok=True)
+        return None
+    denoiser = NetworkDenoiser(net.eval().requires_grad_(False), schedule, tuple(dataset.shape))
+    return CachedModel(denoiser, entry, key, float(meta["seconds"]), float(meta["final_loss"]), True, resolved)
 
 
 def load_or_train(dataset: TrainingData, schedule: Schedule, config: TrainConfig | None = None, *,

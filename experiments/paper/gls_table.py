@@ -8,16 +8,20 @@ For each sampler (DDPM = DDIM with eta = 1, DDIM with eta = 0, PNDM) and number 
   default; no sweep), every step spent in [0, t_c];
 * **gls-best**: the Gaussian late start at the best start of a sweep. The sweep ranks starts by the
   primary metric (FD, or W2 for mixtures) on **separate selection seeds**; the chosen start is then
-  measured on the evaluation seeds like the others, so its number carries no winner's-curse bias.
+  measured on the evaluation seeds like the others, so its number carries no winner's-curse bias;
+* **teleport-tc** (on request, ``starts``): the noise start carried from T to t_c by the probability-flow
+  ODE of the data's Gaussian (Gaussian teleportation, :class:`~symbreak.experiments.sampling.starts.Teleport`).
 
 Every row is measured in seed blocks of the held-out size against the training part (mean over
-blocks, bootstrap CI over blocks; see :mod:`.evaluation`), next to the held-out floor.
+blocks, bootstrap CI over blocks; see :mod:`.suite`), next to the held-out floor. All rows of a
+(sampler, n) use the same seeds, so each start is compared with vanilla by a paired bootstrap over the
+blocks (:meth:`GLSTable.paired`: the gain vanilla / start and the difference, with intervals).
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -29,14 +33,16 @@ from symbreak.analysis.metrics import entropy_bits
 from symbreak.experiments.paper.late_start import start_times
 from symbreak.experiments.paper.report import markdown_table
 from symbreak.experiments.paper.setup import Setup, critical_summary, exact_tc, gaussian_tc
-from symbreak.experiments.paper.suite import Measurement, measurements_frame
+from symbreak.experiments.paper.suite import Measurement, measurements_frame, paired_gain, summarise_blocks
 from symbreak.experiments.runtime.threads import cpu_threads
 from symbreak.experiments.sampling.draw import Method, Samples, draw_samples
+from symbreak.experiments.sampling.starts import TeleportSource
 
 TABLE_SAMPLERS: dict[str, tuple[str, dict]] = {"DDPM": ("ddim", {"eta": 1.0}), "DDIM": ("ddim", {}),
                                                "PNDM": ("pndm", {})}
 TABLE_STEPS = (3, 5, 10)
 STARTS = ("vanilla", "gls-tc", "gls-best")
+ALL_STARTS = STARTS + ("teleport-tc",)
 RATIO_METRICS = ("fd", "sw", "w2")  # positive, lower is better: vanilla / GLS is a gain factor
 PAPER_TABLE = Path(str(files("symbreak.experiments") / "data")) / "paper_table1_fid.csv"
 PAPER_LABEL = "paper's FID on its datasets (Inception features, 50k samples) -- for reference, not comparable with FD"
@@ -71,9 +77,28 @@ class GLSTable:
     primary: str
     train_entropy: float
     config: dict
+    blocks: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def starts(self) -> tuple[str, ...]:
+        return tuple(self.config.get("starts", STARTS))
 
     def to_frame(self) -> pd.DataFrame:
         return self.rows
+
+    def paired(self, metric: str | None = None, level: float = 0.95) -> pd.DataFrame:
+        """Each start against vanilla on the same seed blocks (sampler, n, start): the gain vanilla / start
+        and the difference vanilla - start of the metric's means, with paired bootstrap intervals."""
+        metric = metric or self.primary
+        part = self.blocks[self.blocks.metric == metric]
+        records = []
+        for (sampler, n), g in part.groupby(["sampler", "n"], sort=False):
+            vanilla = g[g.start == "vanilla"].sort_values("block").value.to_numpy()
+            for start in self.starts[1:]:
+                other = g[g.start == start].sort_values("block").value.to_numpy()
+                records.append({"sampler": sampler, "n": n, "start": start, "metric": metric,
+                                **asdict(paired_gain(vanilla, other, level))})
+        return pd.DataFrame(records)
 
     def summary(self, metric: str | None = None) -> pd.DataFrame:
         """One row per (sampler, n): the metric for each start, the starts' steps, and for positive
@@ -85,13 +110,14 @@ class GLSTable:
             by = g.set_index("start")
             rec = {"sampler": sampler, "n": n, "nfe": int(by.loc["vanilla", "nfe"]),
                    "step_tc": by.loc["gls-tc", "step"], "step_best": by.loc["gls-best", "step"]}
-            for start in STARTS:
+            for start in self.starts:
                 rec.update({start: by.loc[start, "value"], f"{start}_ci_low": by.loc[start, "ci_low"],
                             f"{start}_ci_high": by.loc[start, "ci_high"]})
             if metric in RATIO_METRICS:
                 rec["gain_tc"] = rec["vanilla"] / rec["gls-tc"]
                 rec["gain_best"] = rec["vanilla"] / rec["gls-best"]
                 rec["tc_over_best"] = rec["gls-tc"] / rec["gls-best"] - 1.0
+                rec.update({f"gain_{start}": rec["vanilla"] / rec[start] for start in self.starts[3:]})
             records.append(rec)
         return pd.DataFrame(records)
 
@@ -111,6 +137,8 @@ class GLSTable:
             extra = f"; training set {self.train_entropy:.3f} bits" if metric == "entropy" else ""
             lines.append(f"\nheld-out floor: {_fmt(floor.value)} [{_fmt(floor.ci_low)}, {_fmt(floor.ci_high)}]{extra}\n")
             lines.append(markdown_table(self._display(metric)))
+        lines.append(f"\n## Paired gains over vanilla ({self.primary}; the same seed blocks, paired bootstrap)\n")
+        lines.append(markdown_table(self._paired_display()))
         lines.append(f"\n## Paper's Table 1 ({PAPER_LABEL})\n")
         lines.append(markdown_table(paper_table1()))
         return "\n".join(lines)
@@ -121,7 +149,7 @@ class GLSTable:
     def _display(self, metric: str) -> pd.DataFrame:
         s = self.summary(metric)
         out = pd.DataFrame({"sampler": s.sampler, "n": s.n, "NFE": s.nfe})
-        for start in STARTS:
+        for start in self.starts:
             out[start] = [f"{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}]" for v, lo, hi in
                           zip(s[start], s[f"{start}_ci_low"], s[f"{start}_ci_high"])]
         out["best step"] = s.step_best
@@ -131,11 +159,21 @@ class GLSTable:
             out["tc vs best"] = s.tc_over_best.map(lambda v: f"{100 * v:+.0f}%")
         return out
 
+    def _paired_display(self) -> pd.DataFrame:
+        p = self.paired()
+        return pd.DataFrame({"sampler": p.sampler, "n": p.n, "start": p.start,
+                             "vanilla / start": [f"{_fmt(v)}x [{_fmt(lo)}, {_fmt(hi)}]" for v, lo, hi in
+                                                 zip(p.ratio, p.ratio_low, p.ratio_high)],
+                             "vanilla - start": [f"{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}]" for v, lo, hi in
+                                                 zip(p.difference, p.difference_low, p.difference_high)],
+                             "blocks": p.n_blocks})
+
     def to_dict(self) -> dict:
         return {"primary": self.primary, "critical": self.critical, "train_entropy": self.train_entropy,
                 "floor": {k: asdict(v) for k, v in self.floor.items()},
                 "summary": self.summary().to_dict(orient="records"),
-                "rows": self.rows.to_dict(orient="records"), "sweep": self.sweep.to_dict(orient="records")}
+                "rows": self.rows.to_dict(orient="records"), "sweep": self.sweep.to_dict(orient="records"),
+                "paired": self.paired().to_dict(orient="records")}
 
 
 def _fmt(v: float) -> str:
@@ -158,14 +196,16 @@ def paper_table1() -> pd.DataFrame:
 def gls_table(setup: Setup, seeds: Sequence[int], selection_seeds: Sequence[int], *,
               samplers: Mapping[str, tuple[str, dict]] = TABLE_SAMPLERS, steps: Sequence[int] = TABLE_STEPS,
               sweep: ArrayLike | None = None, tc: str = "gaussian", n_resplits: int = 20,
-              threads: int = 1) -> GLSTable:
-    """Vanilla vs GLS at t_c vs GLS at the best swept start, for each sampler and number of steps."""
+              threads: int = 1, starts: Sequence[str] = STARTS) -> GLSTable:
+    """Vanilla vs GLS at t_c vs GLS at the best swept start (and, in ``starts``, teleportation at t_c)
+    for each sampler (label -> (sampler name, options); any of :data:`~.samplers.SAMPLERS`) and n."""
+    starts = _check_starts(starts)
     overlap = set(seeds) & set(selection_seeds)
     if overlap:
         raise ValueError(f"--selection-seeds: must not overlap --seeds (shared seed {min(overlap)})")
     schedule, suite = setup.schedule, setup.suite
     sweep = default_sweep(schedule) if sweep is None else np.sort(np.asarray(sweep, dtype=np.float64))
-    rows, sweep_rows = [], []
+    rows, blocks, sweep_rows = [], [], []
     with cpu_threads(threads):
         crit = critical_time(setup, tc)
         for label, (name, options) in samplers.items():
@@ -175,20 +215,36 @@ def gls_table(setup: Setup, seeds: Sequence[int], selection_seeds: Sequence[int]
                 sweep_rows += [{"sampler": label, "n": n, **r} for r in swept]
                 best = min(swept, key=lambda r: r["value"])["t_start"]
                 drawn: dict[tuple[str, float | None], Samples] = {}
-                for start, kind, t in (("vanilla", "noise", None), ("gls-tc", "gls", crit["t_c"]),
-                                       ("gls-best", "gls", best)):
-                    samples = _draw(setup, method, seeds, kind, t, drawn, threads)
+                for start in starts:
+                    samples = _draw(setup, method, seeds, *_start_of(start, crit["t_c"], best), drawn, threads)
                     keys = {"sampler": label, "n": n, "start": start, "t_start": samples.config["t_start"],
                             "step": samples.config["step_start"], "nfe": samples.nfe}
-                    rows.append((keys, suite.measure(samples.x)))
+                    values = suite.block_values(samples.x)
+                    rows.append((keys, {m: summarise_blocks(v, len(seeds)) for m, v in values.items()}))
+                    blocks += [{"sampler": label, "n": n, "start": start, "metric": m, "block": b, "value": float(x)}
+                               for m, v in values.items() for b, x in enumerate(v)]
         floor = suite.floor(n_resplits=n_resplits)
     train_entropy = entropy_bits(suite.train_shares)
     config = {**setup.config, "recipe": "gls-table", "samplers": {k: {"sampler": v[0], "options": v[1]}
               for k, v in samplers.items()}, "steps": list(steps), "sweep": list(map(float, sweep)),
               "tc": tc, "seeds": _seed_note(seeds), "selection_seeds": _seed_note(selection_seeds),
-              "n_resplits": n_resplits, "threads": threads}
+              "n_resplits": n_resplits, "threads": threads, "starts": list(starts)}
     return GLSTable(measurements_frame(rows), pd.DataFrame(sweep_rows), floor, crit, suite.primary,
-                    train_entropy, config)
+                    train_entropy, config, pd.DataFrame(blocks))
+
+
+def _check_starts(starts: Sequence[str]) -> tuple[str, ...]:
+    starts = tuple(starts)
+    if starts[:3] != STARTS or any(s not in ALL_STARTS for s in starts) or len(set(starts)) != len(starts):
+        raise ValueError(f"starts: expected {', '.join(STARTS)} followed by any of {', '.join(ALL_STARTS[3:])}, "
+                         f"got {', '.join(starts) or 'none'}")
+    return starts
+
+
+def _start_of(start: str, t_c: float, best: float) -> tuple[str, float | None]:
+    """(start kind of :func:`_draw`, t_start) of a table start."""
+    return {"vanilla": ("noise", None), "gls-tc": ("gls", t_c), "gls-best": ("gls", best),
+            "teleport-tc": ("teleport", t_c)}[start]
 
 
 def _seed_note(seeds: Sequence[int]) -> dict:
@@ -197,11 +253,14 @@ def _seed_note(seeds: Sequence[int]) -> dict:
 
 def _draw(setup: Setup, method: Method, seeds: Sequence[int], kind: str, t: float | None,
           drawn: dict, threads: int) -> Samples:
-    """Samples of one start, reused when two starts coincide (t_c on the best swept start)."""
+    """Samples of one start, reused when two starts coincide (t_c on the best swept start). Teleportation
+    runs through the Gaussian start's slot of :func:`draw_samples` with the teleport map (its config
+    records kind 'teleport' under ``gls``)."""
     key = (kind, t)
     if key not in drawn:
-        drawn[key] = draw_samples(setup.denoiser, method, seeds, start=kind, t_start=t, gls=setup.gls,
-                                  threads=threads)
+        source = TeleportSource(setup.gls.y) if kind == "teleport" else setup.gls
+        drawn[key] = draw_samples(setup.denoiser, method, seeds, start="noise" if t is None else "gls", t_start=t,
+                                  gls=source, threads=threads)
     return drawn[key]
 
 
@@ -226,5 +285,6 @@ def _lowest_start(setup: Setup, n_steps: int) -> float:
     return float(schedule.t_of_step(n_steps - 1)) if schedule.discrete else 0.0
 
 
-__all__ = ["GLSTable", "PAPER_LABEL", "STARTS", "TABLE_SAMPLERS", "TABLE_STEPS", "critical_time", "default_sweep",
+__all__ = ["ALL_STARTS", "GLSTable", "PAPER_LABEL", "STARTS", "TABLE_SAMPLERS", "TABLE_STEPS", "critical_time",
+           "default_sweep",
            "gls_table", "paper_table1"]

@@ -2,7 +2,7 @@
 
 Each method (DDPM with every step from t_start, DDIM-10, DDIM-5, PNDM-10, PNDM-5 by default) starts
 from N(0, I) at t_start -- the plain late start: the steps above t_start are skipped -- and its samples
-are measured against the training data (:class:`~symbreak.experiments.evaluation.MetricSuite`). Every
+are measured against the training data (:class:`~symbreak.experiments.paper.suite.MetricSuite`). Every
 start time uses the same seeds (common random numbers), so the differences between neighbouring starts
 are not swamped by sampling noise.
 
@@ -38,6 +38,7 @@ from symbreak.experiments.paper.setup import Setup, critical_summary, exact_tc, 
 from symbreak.experiments.paper.suite import Measurement, measurements_frame
 from symbreak.experiments.runtime.threads import cpu_threads
 from symbreak.experiments.sampling.draw import Method, draw_samples
+from symbreak.theory.checks import check_choice, check_int
 
 DEFAULT_METHODS = (
     Method("DDPM (all steps)", "ddpm", None),
@@ -54,9 +55,8 @@ CRITICAL_KINDS = ("gaussian", "exact")
 def start_times(schedule, n_points: int, every: int = 1) -> np.ndarray:
     """``n_points`` evenly spaced start times ending at T (every ``every``-th of them): on a discrete
     schedule of N steps the steps round(N j / n_points) - 1, j = 1..n_points (49, 99, ..., 999 for 20)."""
-    if isinstance(n_points, bool) or int(n_points) != n_points or n_points < 2:
-        raise ValueError(f"--points: must be an integer >= 2, got {n_points!r}")
-    j = np.arange(1, int(n_points) + 1)[::-1][::every][::-1]
+    n_points = check_int("--points", n_points, 2)
+    j = np.arange(1, n_points + 1)[::-1][::every][::-1]
     if schedule.discrete:
         steps = np.rint(schedule.n_steps * j / n_points).astype(np.int64) - 1
         return schedule.t_of_step(steps)
@@ -86,8 +86,7 @@ def elbow(x: ArrayLike, values: ArrayLike, scale: str = "linear", lam: float | N
     """The elbow of a curve ``values`` against increasing start positions ``x`` (see the module
     docstring): smoothing spline (penalty ``lam``; None = GCV) of the values (``linear``) or of their
     logarithm (``log``) on the descending branch, then the argmax of its second derivative."""
-    if scale not in SCALES:
-        raise ValueError(f"scale: expected one of {', '.join(SCALES)}, got {scale!r}")
+    check_choice("scale", scale, SCALES)
     x, v = np.asarray(x, dtype=np.float64), np.asarray(values, dtype=np.float64)
     if x.ndim != 1 or x.shape != v.shape or x.size < 2 or not (np.diff(x) > 0).all():
         raise ValueError("x, values: expected two 1-D arrays of equal length with x strictly increasing")
@@ -267,7 +266,8 @@ def elbow_steps_note(result: LateStartResult) -> str:
     lines = []
     for method, part in result.elbows.groupby("method", sort=False):
         vals = {r.scale: r[axis] for _, r in part.iterrows()}
-        fmt = {k: ("—" if v is None or pd.isna(v) else f"{v:.0f}" if axis == "step" else f"{v:.3f}") for k, v in vals.items()}
+        fmt = {k: ("—" if v is None or pd.isna(v) else f"{v:.0f}" if axis == "step" else f"{v:.3f}")
+               for k, v in vals.items()}
         lines.append(f"  {method:<18} elbow {fmt.get('linear')} (linear)  {fmt.get('log')} (log)")
     key = "step_c" if axis == "step" else "t_c"
     for kind, info in result.critical.items():

@@ -1,13 +1,16 @@
 """The figure framework: a registry of numbered recipes, the context they run in, a recorder that keeps
 every plotted number, the critical-time markers shared by every figure, and deterministic saving.
 
-A recipe is a function ``make(ctx: FigureContext) -> FigureOutput`` registered under a number and a slug
-with :func:`recipe`. It draws through a :class:`Recorder`, so the tidy table saved as the figure's CSV
-holds exactly the numbers that were drawn (one row per drawn point, marker or table cell). Saving writes,
-all or nothing, ``NN_slug.png`` (raster, dpi from the style), ``NN_slug.pdf`` (vector, TrueType fonts
-embedded), ``NN_slug.csv`` and ``NN_slug.json`` (caption, summary numbers, resolved configuration and
-library versions). Nothing time-dependent is written: the same seed and library versions give
-byte-identical PDF/CSV/JSON and pixel-identical PNG files.
+A recipe is two functions registered under a number and a slug with :func:`recipe`: ``compute(ctx:
+FigureContext) -> Result``, which computes every number the figure shows into a result dataclass (no
+matplotlib: testable and reusable on its own), and ``draw(result) -> FigureOutput``, which plots the result
+and builds the caption from it. ``draw`` plots through a :class:`Recorder`, so the tidy table saved as the
+figure's CSV holds exactly the numbers that were drawn (one row per drawn point, marker or table cell).
+Saving writes, all or nothing, ``NN_slug.png`` (raster, dpi from the style), ``NN_slug.pdf`` (vector,
+TrueType fonts embedded), ``NN_slug.csv`` and ``NN_slug.json`` (caption, summary numbers, resolved
+configuration and library versions). Nothing time-dependent is written: the same seed and library versions
+give byte-identical PDF/CSV/JSON and pixel-identical PNG files; paths inside the trained-model cache are
+recorded relative to the cache root, so the files hold no path of the machine that made them.
 
 Conventions every figure follows: one style file (``experiments/data/symbreak.mplstyle``); axis labels
 from :data:`AXIS_LABELS` (the README notation); time axes run in generation order (t decreasing from
@@ -22,13 +25,16 @@ import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from symbreak.analysis.io import package_versions
-from symbreak.experiments.output import STYLE_FILE, Outputs, figure_environment, save
+from symbreak.experiments.output import STYLE_FILE, Outputs, figure_environment, new_figure, save
+
+if TYPE_CHECKING:
+    from symbreak.experiments.paper.settings import Settings
 
 FILE_KINDS = ("png", "pdf", "csv", "json")
 VERSIONED_PACKAGES = ("symbreak", "numpy", "scipy", "pandas", "matplotlib", "torch")
@@ -75,6 +81,12 @@ def mark_critical(ax, value: float, kind: str = "t_c", label: str | None = None,
     style = {"color": CRITICAL_COLOURS[kind], "linestyle": ":" if approx else "--", "linewidth": 1.2,
              "label": label, "zorder": 1.5}
     return ax.axvline(value, **style) if axis == "x" else ax.axhline(value, **style)
+
+
+def legend(ax, framed: bool = False, **kw) -> None:
+    """The panel's legend (best place, long handles); ``framed`` puts it on a white box (over busy panels)."""
+    frame = {"frameon": True, "framealpha": 0.9, "edgecolor": "none"} if framed else {}
+    ax.legend(**{"loc": "best", "handlelength": 2.2, **frame, **kw})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,14 +219,24 @@ class FigureContext:
         """``quick`` in quick mode, ``full`` otherwise."""
         return quick if self.quick else full
 
+    @property
+    def settings(self) -> Settings:
+        """The sizes of the paper's evaluations for this run (:meth:`Settings.of` quick or full)."""
+        from symbreak.experiments.paper.settings import Settings
+
+        return Settings.of(self.quick)
+
     def config(self) -> dict:
-        return {"quick": self.quick, "device": self.device, "seed": self.seed,
-                "cache_dir": None if self.cache_dir is None else str(self.cache_dir)}
+        """The context as recorded in every figure's JSON (a cache folder given as an absolute path is not
+        recorded: committed outputs hold no path of the machine that made them)."""
+        cache = None if self.cache_dir is None else Path(self.cache_dir)
+        shown = None if cache is None else str(cache) if not cache.is_absolute() else "(given; path not recorded)"
+        return {"quick": self.quick, "device": self.device, "seed": self.seed, "cache_dir": shown}
 
 
 @dataclass
 class FigureOutput:
-    """What a recipe returns: the matplotlib figure, the tidy table it plotted (from its
+    """What ``draw`` returns: the matplotlib figure, the tidy table it plotted (from its
     :class:`Recorder`), the numbers that matter, a one-paragraph caption and the resolved configuration."""
 
     figure: Any
@@ -226,12 +248,14 @@ class FigureOutput:
 
 @dataclass(frozen=True)
 class FigureRecipe:
-    """A numbered figure: ``make(ctx)`` builds it; files are named ``NN_slug.*``."""
+    """A numbered figure: ``compute(ctx)`` gives its result (every number it shows, no matplotlib),
+    ``draw(result)`` the :class:`FigureOutput`; files are named ``NN_slug.*``."""
 
     number: int
     slug: str
     title: str
-    make: Callable[[FigureContext], FigureOutput] = field(repr=False)
+    compute: Callable[[FigureContext], Any] = field(repr=False)
+    draw: Callable[[Any], FigureOutput] = field(repr=False)
 
     @property
     def stem(self) -> str:
@@ -240,18 +264,23 @@ class FigureRecipe:
     def paths(self, out_dir: Path) -> dict[str, Path]:
         return {kind: Path(out_dir) / f"{self.stem}.{kind}" for kind in FILE_KINDS}
 
+    def make(self, ctx: FigureContext) -> FigureOutput:
+        """``draw(compute(ctx))``."""
+        return self.draw(self.compute(ctx))
+
 
 FIGURES: dict[int, FigureRecipe] = {}
 
 
-def recipe(number: int, slug: str, title: str) -> Callable[[Callable], Callable]:
-    """Decorator registering ``make`` as figure ``number`` in :data:`FIGURES`."""
+def recipe(number: int, slug: str, title: str, *, compute: Callable[[FigureContext], Any]) -> Callable:
+    """Decorator registering ``draw`` with its ``compute`` as figure ``number`` in :data:`FIGURES`."""
 
-    def register(make: Callable[[FigureContext], FigureOutput]) -> Callable:
-        if number in FIGURES and FIGURES[number].make is not make:
-            raise ValueError(f"number: figure {number} is already registered as {FIGURES[number].slug!r}")
-        FIGURES[number] = FigureRecipe(number, slug, title, make)
-        return make
+    def register(draw: Callable[[Any], FigureOutput]) -> Callable:
+        known = FIGURES.get(number)
+        if known is not None and (known.compute is not compute or known.draw is not draw):
+            raise ValueError(f"number: figure {number} is already registered as {known.slug!r}")
+        FIGURES[number] = FigureRecipe(number, slug, title, compute, draw)
+        return draw
 
     return register
 
@@ -289,6 +318,16 @@ def select_figures(only: str | None, available: Sequence[int]) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 # style, layout and deterministic saving
 # ---------------------------------------------------------------------------------------------
+def panel_row(panels: Sequence, draw_panel: Callable[..., None], width: float, height: float):
+    """A figure of one row with a panel per item of ``panels`` (letters a, b, ...), each drawn by
+    ``draw_panel(rec, ax, letter, item)``; returns the figure and its :class:`Recorder`."""
+    fig, axes = new_figure(1, len(panels), width, height)
+    rec = Recorder()
+    for ax, letter, panel in zip(axes[0], "abcdefgh", panels):
+        draw_panel(rec, ax, letter, panel)
+    return fig, rec
+
+
 def invert_time_axis(ax, T: float) -> None:
     """t from T (left) to 0 (right): generation runs left to right."""
     ax.set_xlim(T, 0.0)
@@ -309,23 +348,38 @@ class SavedFigure:
     seconds: float
 
 
+def portable(value: Any, root: Path) -> Any:
+    """``value`` (nested dicts, lists, strings, paths) with every absolute path inside the cache folder
+    ``root`` made relative to it (``/home/u/.cache/symbreak/digits-3607...`` -> ``digits-3607...``)."""
+    if isinstance(value, dict):
+        return {key: portable(v, root) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(portable(v, root) for v in value)
+    if isinstance(value, (str, Path)) and Path(value).is_absolute() and Path(value).is_relative_to(root):
+        return str(Path(value).relative_to(root))
+    return value
+
+
 def _outputs(recipe_: FigureRecipe, output: FigureOutput, ctx: FigureContext) -> Outputs:
-    """The four files of one figure, with no time stamps or run-dependent content."""
+    """The four files of one figure, with no time stamps, run-dependent content or paths of the machine."""
+    from symbreak.experiments.models.training import cache_root
+
     names = {kind: p.name for kind, p in recipe_.paths(Path(".")).items()}
+    config = portable(output.config, cache_root(ctx.cache_dir).absolute())
     sidecar = {"figure": recipe_.number, "slug": recipe_.slug, "title": recipe_.title,
                "caption": output.caption, "summary": output.summary,
-               "config": {**ctx.config(), **output.config, "style": STYLE_FILE},
+               "config": {**ctx.config(), **config, "style": STYLE_FILE},
                "files": names, "csv_columns": list(map(str, output.data.columns)), "versions": versions()}
     return Outputs(recipe_.stem, figure=output.figure, frames={"": output.data}, documents={names["json"]: sidecar})
 
 
 def make_figure(recipe_: FigureRecipe, ctx: FigureContext) -> SavedFigure:
-    """Build one figure and save its four files into ``ctx.out_dir``, all or nothing."""
+    """Compute one figure, draw it and save its four files into ``ctx.out_dir``, all or nothing."""
     import time
 
     start = time.perf_counter()
     with figure_environment():
-        output = recipe_.make(ctx)
+        output = recipe_.draw(recipe_.compute(ctx))
         save(ctx.out_dir, _outputs(recipe_, output, ctx))
     return SavedFigure(recipe_.number, recipe_.stem, recipe_.paths(ctx.out_dir), output.summary, output.caption,
                        time.perf_counter() - start)

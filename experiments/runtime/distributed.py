@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from symbreak.theory.checks import check_choice
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -57,9 +59,7 @@ def resolve_device(device: str | torch.device = "auto", ctx: DistContext | None 
     ctx = ctx or current_context()
     if isinstance(device, torch.device):
         return device
-    if device not in DEVICES:
-        raise ValueError(f"--device: expected one of {', '.join(DEVICES)}, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
+    if check_choice("--device", device, DEVICES) == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device: 'cuda' was asked for but CUDA is not available; use 'auto' or 'cpu'")
     if device == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")

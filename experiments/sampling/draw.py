@@ -16,7 +16,7 @@ import torch
 from numpy.typing import NDArray
 
 from symbreak.analysis.gls import GaussianStart
-from symbreak.analysis.io import dumps, sidecar_path, staged_dir
+from symbreak.analysis.io import check_output_dir, dumps, sidecar_path, staged_dir
 from symbreak.experiments.models.denoisers import Denoiser
 from symbreak.experiments.models.oracle import denoiser_device
 from symbreak.experiments.runtime.threads import cpu_threads
@@ -25,15 +25,16 @@ from symbreak.experiments.sampling.samplers import get_sampler
 from symbreak.experiments.sampling.seeds import parse_seeds
 from symbreak.experiments.sampling.starts import gls_gaussian, start_state
 from symbreak.theory import Schedule
+from symbreak.theory.checks import check_int
 
 Array = NDArray[np.float64]
 CONTINUOUS_FULL_STEPS = 1000  # "all steps" on a continuous schedule: this many per unit of t / T
+MAX_SAMPLING_STEPS = 100_000  # sampler steps per run (the paper's longest runs use 1000)
 
 
 def check_count(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    """An integer >= ``minimum``: :func:`symbreak.theory.checks.check_int` (kept for paper.suite)."""
+    return check_int(name, value, minimum)
 
 
 def step_of(schedule: Schedule, t: float | None) -> int | None:
@@ -56,8 +57,13 @@ def sampling_grid(schedule: Schedule, n_steps: int | None, t_start: float | None
     ``t_start`` None is the vanilla start: T, or on a discrete schedule DDIM's uniform skip from step
     (n - 1) * (N // n) (666 / 800 / 900 of 1000 for n = 3 / 5 / 10, the paper's Table 1).
     """
-    n = full_steps(schedule, t_start) if n_steps is None else check_count("n_steps", n_steps)
+    n = full_steps(schedule, t_start) if n_steps is None else check_steps(n_steps)
     return default_grid(schedule, n, t_start)
+
+
+def check_steps(n_steps: int, name: str = "--steps") -> int:
+    """A number of sampler steps in 1 .. :data:`MAX_SAMPLING_STEPS`."""
+    return check_int(name, n_steps, 1, MAX_SAMPLING_STEPS)
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class Method:
     def __post_init__(self) -> None:
         get_sampler(self.sampler).resolve_options(dict(self.options))
         if self.n_steps is not None:
-            check_count("n_steps", self.n_steps)
+            check_steps(self.n_steps)
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,7 @@ def draw_samples(denoiser: Denoiser, method: Method, seeds: Sequence[int] | str,
     chunks, nfe, start_config = [], 0, None
     device = denoiser_device(denoiser)
     with cpu_threads(threads), torch.no_grad():
-        for i in range(0, len(seeds), check_count("batch_size", batch_size)):
+        for i in range(0, len(seeds), check_int("batch_size", batch_size, 1)):
             chunk = seeds[i:i + batch_size]
             state = start_state(start, chunk, denoiser.shape, schedule, t0, gaussian=gaussian, device=device)
             result = sampler(denoiser, state.x, grid, seeds=chunk, **options)
@@ -150,6 +156,7 @@ def draw_samples(denoiser: Denoiser, method: Method, seeds: Sequence[int] | str,
 def _save_samples(path: Path, samples: Samples) -> None:
     if path.suffix != ".npy":
         raise ValueError(f"save_to: expected a path ending in .npy, got {str(path)!r}")
+    check_output_dir(path.parent, (path.name, sidecar_path(path).name), flag="save_to")
     with staged_dir(path.parent) as tmp:
         np.save(tmp / path.name, samples.x.astype(np.float32))
         (tmp / sidecar_path(path).name).write_text(dumps({**samples.config, "seeds": list(samples.seeds)}) + "\n")

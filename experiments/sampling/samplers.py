@@ -85,6 +85,11 @@ class _Run:
         self.levels = Level.on_grid(denoiser.schedule, t_grid)
         self.nfe = 0
         self.memory: list[Tensor] = []
+        self.state: dict[str, Any] = {}  # a multistep solver's own memory (see :mod:`.solvers`)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.levels) - 1
 
     def pair(self, i: int) -> tuple[Level, Level]:
         return self.levels[i], self.levels[i + 1]
@@ -323,9 +328,15 @@ euler_maruyama = EulerMaruyama()
 heun = ProbabilityFlowHeun()
 SAMPLERS: dict[str, Sampler] = {"ddpm": ddpm, "ddim": ddim, "pndm": pndm, "sde": euler_maruyama, "ode": heun}
 
+# The multistep exponential integrators live in .solvers, which builds on the driver above.
+from symbreak.experiments.sampling.solvers import dpm2m, dpm3m, unipc  # noqa: E402
+
+SAMPLERS.update({"dpm2m": dpm2m, "dpm3m": dpm3m, "unipc": unipc})
+
 
 def get_sampler(name: str) -> Sampler:
-    """A sampler by its command-line name (``ddpm``, ``ddim``, ``pndm``, ``sde``, ``ode``)."""
+    """A sampler by its command-line name (``ddpm``, ``ddim``, ``pndm``, ``sde``, ``ode``, ``dpm2m``,
+    ``dpm3m``, ``unipc``)."""
     if name not in SAMPLERS:
         raise ValueError(f"sampler: unknown name {name!r}; accepted: {', '.join(SAMPLERS)}")
     return SAMPLERS[name]

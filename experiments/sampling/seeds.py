@@ -9,6 +9,7 @@ start kind) and ``step`` (the fresh noise of stochastic samplers).
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from collections.abc import Sequence
 
@@ -16,7 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from symbreak.theory.checks import check_choice
+
 MAX_SEED = 2**63 - 1
+MAX_SEEDS = 10_000_000  # per list; SYMBREAK_MAX_SEEDS raises it (a typo such as 0-99999999999 fails at once)
+MAX_SEEDS_ENV = "SYMBREAK_MAX_SEEDS"
 STREAMS: dict[str, int] = {"start": 0, "step": 1, "data": 2}
 BLOCK_ELEMENTS = 2**14  # per-sample values drawn at once by StepNoise
 BLOCK_STEPS = 32
@@ -25,15 +30,18 @@ BLOCK_STEPS = 32
 def parse_seeds(spec: str | int | Sequence[int], name: str = "--seeds") -> list[int]:
     """Seeds from ``"0-63"``, ``"1,5,7-9"``, an int or a list of ints (ranges are inclusive).
 
-    Seeds must be integers in [0, 2^63 - 1] and may not repeat (two samples would be identical).
+    Seeds must be integers in [0, 2^63 - 1] and may not repeat (two samples would be identical); at
+    most :func:`max_seeds` of them (checked before any list is built).
     """
     if isinstance(spec, (int, np.integer)):
         seeds = [int(spec)]
     elif isinstance(spec, str):
-        seeds = []
-        for item in spec.replace(" ", "").split(","):
-            seeds.extend(_parse_item(item, spec, name))
+        items = [_parse_item(item, spec, name) for item in spec.replace(" ", "").split(",")]
+        _check_count(sum(len(r) for r in items), spec, name)
+        seeds = [s for r in items for s in r]
     else:
+        if hasattr(spec, "__len__"):
+            _check_count(len(spec), "the list", name)
         seeds = [_parse_int(s, spec, name) for s in spec]
     if not seeds:
         raise ValueError(f"{name}: no seeds given; accepted: 'N', 'A-B' (inclusive) or comma lists like '1,5,7-9'")
@@ -47,6 +55,24 @@ def parse_seeds(spec: str | int | Sequence[int], name: str = "--seeds") -> list[
     return seeds
 
 
+def max_seeds() -> int:
+    """The largest number of seeds one list may hold: $SYMBREAK_MAX_SEEDS, else :data:`MAX_SEEDS`."""
+    text = os.environ.get(MAX_SEEDS_ENV)
+    if text is None:
+        return MAX_SEEDS
+    try:
+        return max(1, int(text))
+    except ValueError:
+        raise ValueError(f"{MAX_SEEDS_ENV}: expected an integer, got {text!r}") from None
+
+
+def _check_count(count: int, spec: object, name: str) -> None:
+    limit = max_seeds()
+    if count > limit:
+        raise ValueError(f"{name}: {spec!r} asks for {count:,} seeds, more than the limit of {limit:,} "
+                         f"(a typo? set {MAX_SEEDS_ENV} to allow more)")
+
+
 def _parse_int(value: object, spec: object, name: str) -> int:
     try:
         if isinstance(value, (bool, float)) or str(value).strip() == "":
@@ -57,22 +83,25 @@ def _parse_int(value: object, spec: object, name: str) -> int:
                          "(inclusive) or comma lists like '1,5,7-9'") from None
 
 
-def _parse_item(item: str, spec: str, name: str) -> list[int]:
-    """One comma-separated item: ``N`` or ``A-B`` with A <= B."""
+def _parse_item(item: str, spec: str, name: str) -> range:
+    """One comma-separated item: ``N`` or ``A-B`` with A <= B (a lazy range: nothing is built yet)."""
     head, sep, tail = item.partition("-")
     if not sep:
-        return [_parse_int(item, spec, name)]
+        value = _parse_int(item, spec, name)
+        return range(value, value + 1)
+    if head == "":
+        raise ValueError(f"{name}: {item!r} in {spec!r} is not an integer >= 0 (negative seeds are not "
+                         "accepted); a range is written A-B, e.g. 0-63")
     lo, hi = _parse_int(head, spec, name), _parse_int(tail, spec, name)
     if lo > hi:
         raise ValueError(f"{name}: range {item!r} in {spec!r} is empty (start > end)")
-    return list(range(lo, hi + 1))
+    return range(lo, hi + 1)
 
 
 def generator(seed: int, stream: str = "start") -> torch.Generator:
     """A CPU generator for ``seed`` on one of the independent ``STREAMS``."""
-    if stream not in STREAMS:
-        raise ValueError(f"stream: expected one of {', '.join(STREAMS)}, got {stream!r}")
-    state = np.random.SeedSequence([int(seed), STREAMS[stream]]).generate_state(1, dtype=np.uint64)[0]
+    entropy = [int(seed), STREAMS[check_choice("stream", stream, STREAMS)]]
+    state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state))
 
 

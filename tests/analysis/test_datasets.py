@@ -199,3 +199,11 @@ def test_loading_a_memmap_makes_no_full_float64_copy(tmp_path):
     tracemalloc.stop()
     assert isinstance(data.x, np.memmap)
     assert peak < 0.02 * n * d * 8
+
+
+def test_npz_key_is_recorded_and_ambiguous_archives_are_refused(tmp_path):
+    np.savez(tmp_path / "k.npz", data=np.zeros((5, 2)), extra=np.ones(3))
+    assert load_dataset(str(tmp_path / "k.npz")).config["npz_key"] == "data"
+    np.savez(tmp_path / "two.npz", a=np.zeros((5, 2)), b=np.ones((5, 2)))
+    with pytest.raises(ValueError, match="holds arrays a, b"):
+        load_dataset(str(tmp_path / "two.npz"))

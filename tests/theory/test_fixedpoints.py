@@ -33,7 +33,7 @@ def test_two_deltas_at_alpha_08():
     assert len(fp.points) == 3
     np.testing.assert_allclose(fp.stable, [-0.94703858, 0.94703858], rtol=1e-6)
     assert fp.points[1].x == pytest.approx(0.0, abs=1e-12) and not fp.points[1].stable
-    # each root solves (1 + alpha^2) x = 2 alpha tanh(alpha x / sigma^2) (design note section 1)
+    # each root solves (1 + alpha^2) x = 2 alpha tanh(alpha x / sigma^2) (Raya & Ambrogioni 2023, two deltas)
     for p in fp.points:
         assert (1 + 0.64) * p.x == pytest.approx(2 * 0.8 * math.tanh(0.8 * p.x / 0.36), abs=1e-12)
 

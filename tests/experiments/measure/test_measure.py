@@ -183,7 +183,7 @@ def test_bad_input_raises_clear_errors():
 
 
 # --------------------------------------------------------------------------------------------
-# the potential along an arc (experiments/arc.py)
+# the potential along an arc (experiments/measure/arc.py)
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("t, dynamics", [(0.15, "sde"), (0.45, "sde"), (0.3, "ode")])
 def test_arc_potential_matches_theory_potential(t, dynamics):

@@ -28,7 +28,7 @@ def test_commitment_times_by_hand():
                      [-0.3, -0.5, -0.1],
                      [+0.4, -0.5, +0.2],
                      [+1.0, -1.0, -0.9]])[:, :, None]
-    labels = T.trajectory_labels(traj, t_grid, T.nearest_mode([[1.0], [-1.0]], SCHEDULE))
+    labels = T.trajectory_labels(traj, t_grid, T.nearest_mode_assign([[1.0], [-1.0]], SCHEDULE))
     np.testing.assert_array_equal(labels, [[0, 1, 0], [1, 1, 0], [1, 1, 1], [0, 1, 0], [0, 1, 1]])
     c = T.commitment_times(labels, t_grid)
     np.testing.assert_array_equal(c.final, [0, 1, 1])
@@ -37,9 +37,9 @@ def test_commitment_times_by_hand():
     assert list(c.table().columns) == ["sample", "final", "index", "t_commit"]
 
 
-def test_nearest_mode_moves_with_alpha():
+def test_nearest_mode_assign_moves_with_alpha():
     """Modes 0 and 2: at time t the boundary between alpha*0 and alpha*2 sits at alpha(t), not at 1."""
-    assign = T.nearest_mode([[0.0], [2.0]], SCHEDULE)
+    assign = T.nearest_mode_assign([[0.0], [2.0]], SCHEDULE)
     alpha = float(SCHEDULE.alpha(0.5))
     x = np.array([[0.9 * alpha], [1.1 * alpha], [0.9], [1.1]])
     np.testing.assert_array_equal(assign(x, 0.5), [0, 1, 1, 1])
@@ -77,7 +77,7 @@ def test_sampled_trajectories_commit_to_their_end():
     seeds = list(range(64))
     x0 = torch.as_tensor(np.random.default_rng(1).standard_normal((64, 1)))
     result = get_sampler("sde")(TWO_DELTAS, x0, uniform_grid(SCHEDULE, 1.0, 100), seeds=seeds, return_trajectory=True)
-    analysis = T.analyse_trajectories(result, T.nearest_mode([[1.0], [-1.0]], SCHEDULE), [1.0])
+    analysis = T.analyse_trajectories(result, T.nearest_mode_assign([[1.0], [-1.0]], SCHEDULE), [1.0])
     final = result.x[:, 0].numpy()
     np.testing.assert_array_equal(analysis.commitment.final, (final < 0).astype(int))
     np.testing.assert_allclose(analysis.projection, result.trajectory[:, :, 0].numpy())
@@ -89,7 +89,7 @@ def test_sampled_trajectories_commit_to_their_end():
     assert len(analysis.table()) == 101 * 64
     with pytest.raises(ValueError, match="return_trajectory"):
         T.analyse_trajectories(get_sampler("ddim")(TWO_DELTAS, x0, uniform_grid(SCHEDULE, 1.0, 2)),
-                               T.nearest_mode([[1.0], [-1.0]], SCHEDULE), [1.0])
+                               T.nearest_mode_assign([[1.0], [-1.0]], SCHEDULE), [1.0])
 
 
 @pytest.mark.parametrize("t", [0.2, 0.4])

@@ -65,10 +65,9 @@ def test_two_deltas_network_within_five_percent(capsys, cache_dir, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--n-points", "2"], "--n-points: must be >= 3"),
     (["--window", "0"], "--window: must be a number > 0"),
-    (["--near-zero", "-1"], "--near-zero: must be a number >= 0"),
     (["--t-min", "1.5"], "--t-min: must lie in"),
-    (["--dynamics", "flow"], "--dynamics: expected sde or ode"),
-    (["--schedule", "linear"], "schedule: unknown name"),
+    (["--dynamics", "flow"], "--dynamics: expected one of sde, ode"),
+    (["--schedule", "linear"], "--schedule: expected one of vp-linear"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, args, message):
     out_dir = tmp_path / "never"
@@ -86,3 +85,28 @@ def test_default_network_within_five_percent(capsys, cache_dir, data):
     assert code == 0 and r["kind_theory"] == r["kind_network"] == "crossing"
     assert r["rel_error"] < 0.05
     assert math.isfinite(r["max_abs_margin_gap_window"])
+
+
+def test_validate_network_with_the_exact_denoiser_is_theory():
+    """The library function on the exact denoiser of two deltas: the network's branch is theory's."""
+    from symbreak.analysis.datasets import load_dataset
+    from symbreak.experiments.measure.validate import compare, validate_network
+    from symbreak.experiments.models.denoisers import ExactDenoiser
+
+    dataset, schedule = load_dataset("two-deltas"), VPLinear()
+    result = validate_network(dataset, schedule, ExactDenoiser(dataset.model, schedule, dataset.shape),
+                              n_points=9, t_min=0.2)
+    r = result.to_dict()
+    assert r["t_c_theory"] == pytest.approx(T_C_TWO_DELTAS, abs=5e-8)
+    assert r["t_c_network"] == pytest.approx(r["t_c_theory"], rel=1e-4)
+    assert list(result.table.columns) == ["t", "logsnr", "margin_theory", "margin_network", "nonsymmetry_network"]
+    np.testing.assert_allclose(result.table.margin_network, result.table.margin_theory, atol=1e-6)
+    again, margins = compare(result.theory, result.network, ExactDenoiser(dataset.model, schedule, dataset.shape), 1.0)
+    assert again == result.comparison and np.array_equal(margins, result.margins_theory, equal_nan=True)
+
+
+def test_bad_options_fail_before_any_work():
+    from symbreak.experiments.measure.validate import check_options
+
+    with pytest.raises(ValueError, match="--window: must be a number > 0"):
+        check_options(VPLinear(), "sde", 9, 0.02, 0.0)

@@ -51,7 +51,8 @@ def gaussian_data() -> Data:
 
 
 def vp_linear_alpha_sigma(t):
-    """alpha = exp(-19.9 t^2 / 4 - 0.05 t), sigma = sqrt(1 - alpha^2) (design note, section 1)."""
+    """alpha = exp(-19.9 t^2 / 4 - 0.05 t), sigma = sqrt(1 - alpha^2): the paper's continuous schedule,
+    beta(t) = 0.1 + 19.9 t."""
     alpha = np.exp(-19.9 * t * t / 4 - 0.05 * t)
     return alpha, np.sqrt(1 - alpha * alpha)
 
@@ -232,7 +233,7 @@ TINY_UNET = TrainConfig(UNetConfig((3, 4, 4), base_channels=4, channel_mult=(1, 
 def test_cache_hit_returns_identical_weights_without_training(tmp_path, deltas, monkeypatch, which):
     data, cfg = (deltas, TINY) if which.startswith("mlp") else (IMAGES, TINY_UNET)
     first = load_or_train_model(data, VPLinear(), cfg, device="cpu", cache_dir=tmp_path)
-    assert not first.from_cache and {p.name for p in first.path.iterdir()} == {"weights.pt", "config.json"}
+    assert not first.from_cache and {p.name for p in first.path.iterdir()} == {"weights.pt", "config.json", ".lock"}
 
     def no_training(*args, **kwargs):
         raise AssertionError("the cache should have been used")

@@ -187,12 +187,12 @@ def test_failed_figure_leaves_nothing(tmp_path, monkeypatch):
         def to_csv(self, *args, **kwargs):
             raise RuntimeError("disk full")
 
-    def make(ctx):
+    def draw(result):
         fig, _ = new_figure(1, 1, 2.0, 2.0)
         return FigureOutput(fig, BrokenTable(), {}, "", {})
 
     load_recipes()
-    monkeypatch.setitem(FIGURES, 999, FigureRecipe(999, "broken", "broken", make))
+    monkeypatch.setitem(FIGURES, 999, FigureRecipe(999, "broken", "broken", compute=lambda ctx: None, draw=draw))
     out = tmp_path / "figs"
     with pytest.raises(RuntimeError, match="disk full"):
         main(["figures", "--only", "999", "--out", str(out)])

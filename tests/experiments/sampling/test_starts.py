@@ -115,3 +115,19 @@ def test_start_errors(data):
         start_state("gls", SEEDS, (2,), SCHEDULE, 0.5, gaussian=gls_gaussian(data, 0.5, SCHEDULE))
     with pytest.raises(ValueError, match="t_start"):
         start_state("late", SEEDS, (3,), SCHEDULE, 2.0)
+
+
+def test_gls_ridge_adds_alpha_squared_ridge_to_every_direction(data):
+    t, ridge = 0.35, 0.05
+    mean, cov = analytic_moments(data, t)
+    g = gls_gaussian(data, t, SCHEDULE, ridge=ridge)
+    np.testing.assert_allclose(g.cov_matrix(), cov + SCHEDULE.alpha(t) ** 2 * ridge * np.eye(3), atol=1e-12)
+    assert g.config["ridge"] == ridge
+    with pytest.raises(ValueError, match="ridge"):
+        gls_gaussian(data, t, SCHEDULE, ridge=-1.0)
+
+
+def test_the_new_solvers_are_registered():
+    from symbreak.experiments.sampling.samplers import SAMPLERS, get_sampler
+
+    assert {"dpm2m", "dpm3m", "unipc"} <= set(SAMPLERS) and get_sampler("unipc").name == "unipc"

@@ -1,0 +1,259 @@
+"""The drift protocol of the continuation engine, and its two implementations for exact data models.
+
+A :class:`Drift` gives, at a state x (d,) and a noise level logsnr, the generative drift divided by
+beta and its Jacobian J / beta (Raya & Ambrogioni 2023; README, Notation; symmetric for an exact score, the symmetric
+part for a trained network) as a :class:`Linearisation`: a dense matrix for small d, or the products
+v -> (J / beta) v. The continuation engine (:mod:`.continuation`) needs nothing else, so exact data
+models (here) and trained networks (``experiments.measure.branch``) are followed by the same code.
+
+- :class:`DenseDrift`: any :class:`.DataModel`, J / beta as a d x d matrix (Tweedie's formulas).
+- :class:`EmpiricalDrift`: finite data {y_j} (N x d, float32 or float64, memory-mapped or not), never
+  a d x d matrix (``dense=True``: the same pass forms J / beta as a d x d matrix, for small d). With posterior weights w_j(x) = softmax_j(log w0_j + (alpha x.y_j - alpha^2|y_j|^2/2)
+  / sigma^2) the posterior covariance is Cov_w(y) = B^T B, B = diag(sqrt w)(Y - y_hat) (rank <= N - 1),
+  so (J / beta) v = a v + g (Y_c^T (w * (Y_c v)) - u (u.v)), with a = -f/beta - c/sigma^2,
+  g = c alpha^2 / sigma^4, Y_c = Y - mu (centred on the data mean, no cancellation) and u = y_hat - mu.
+  One product is one pass over the kept rows in chunks that fit the cache, each chunk promoted to
+  float64 (exact products of the stored values); rows whose weight is below round-off
+  (w_j < 1e-18 max w) are dropped, and when few rows are left they are gathered once per point.
+  Memory O(chunk d + N).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .datamodels import DataModel, EmpiricalData
+from .dynamics import Dynamics, score_weight
+from .schedules import Schedule
+
+Array = NDArray[np.float64]
+EPS = float(np.finfo(np.float64).eps)
+CACHE_BYTES = 1 << 21      # float64 bytes per chunk of rows in a product (fits in the cache)
+WEIGHT_FLOOR = 1e-18       # posterior weights below this times the largest are round-off
+GATHER_FRACTION = 0.25     # gather the kept rows once per point when fewer than this share is left
+
+
+@dataclass(frozen=True)
+class Linearisation:
+    """The drift at one state and time, divided by beta: ``b`` (d,), ``matvec`` v -> (J / beta) v,
+    ``dense`` J / beta (d, d) when it is formed, ``noise``, the absolute round-off level of one
+    eigenvalue of J / beta (eps times the operator's ``scale``, plus a network's own noise floor), and
+    ``shift``, the bulk eigenvalue a of J / beta = a I + (low rank) when there is one (the
+    preconditioner of matrix-free Newton steps and the step of the relaxation to an attractor)."""
+
+    b: Array
+    matvec: Callable[[Array], Array]
+    dense: Array | None
+    noise: float
+    scale: float
+    shift: float | None = None
+
+    @cached_property
+    def eigh(self) -> tuple[Array, Array]:
+        """Every eigenpair of the dense J / beta, descending (computed once per linearisation)."""
+        w, v = np.linalg.eigh(self.dense)
+        return w[::-1], v[:, ::-1]
+
+
+class Drift(Protocol):
+    """What the continuation engine follows: ``dim``, ``schedule``, ``dynamics``, ``start(t)`` (the
+    centre alpha(t) mu where the central branch starts), ``b(x, logsnr)`` (drift / beta) and
+    ``linearise(x, logsnr)``."""
+
+    dim: int
+    schedule: Schedule
+    dynamics: str
+
+    def start(self, t: float) -> Array: ...
+
+    def b(self, x: Array, logsnr: float) -> Array: ...
+
+    def linearise(self, x: Array, logsnr: float) -> Linearisation: ...
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The schedule's coefficients at one logsnr: b / beta = -f/beta x + c (alpha y_hat - x) / sigma^2."""
+
+    t: float
+    alpha: float
+    sigma2: float
+    f_over_beta: float
+    c: float
+
+    @classmethod
+    def at(cls, schedule: Schedule, dynamics: str, logsnr: float) -> Noise:
+        t = float(np.clip(schedule.t_of_logsnr(logsnr), schedule.t_min, schedule.T))
+        return cls(t, float(schedule.alpha(t)), float(schedule.sigma2(t)),
+                   float(schedule.f(t) / schedule.beta(t)), score_weight(dynamics))
+
+    def drift(self, x: Array, y_hat: Array) -> Array:
+        return -self.f_over_beta * x + self.c * (self.alpha * y_hat - x) / self.sigma2
+
+    @property
+    def diagonal(self) -> float:
+        """a in J / beta = a I + g Cov: -f/beta - c / sigma^2."""
+        return -self.f_over_beta - self.c / self.sigma2
+
+    @property
+    def gain(self) -> float:
+        """g = c alpha^2 / sigma^4."""
+        return self.c * self.alpha ** 2 / self.sigma2 ** 2
+
+
+class DenseDrift:
+    """Any data model, with J / beta formed as a d x d matrix from one posterior pass."""
+
+    def __init__(self, model: DataModel, schedule: Schedule, dynamics: Dynamics = "sde"):
+        score_weight(dynamics)
+        self.model, self.schedule, self.dynamics, self.dim = model, schedule, dynamics, model.dim
+
+    def start(self, t: float) -> Array:
+        return float(self.schedule.alpha(t)) * np.asarray(self.model.mean, dtype=np.float64)
+
+    def b(self, x: Array, logsnr: float) -> Array:
+        n = Noise.at(self.schedule, self.dynamics, logsnr)
+        post = self.model._posterior(self.model._x(x), n.alpha, n.sigma2, False)
+        return n.drift(x, post.mean[0])
+
+    def linearise(self, x: Array, logsnr: float) -> Linearisation:
+        n = Noise.at(self.schedule, self.dynamics, logsnr)
+        post = self.model._posterior(self.model._x(x), n.alpha, n.sigma2, True)
+        jac = n.gain * post.cov[0] + n.diagonal * np.eye(self.dim)
+        jac = 0.5 * (jac + jac.T)
+        scale = abs(n.diagonal) + n.gain * float(np.abs(post.cov[0]).sum(axis=1).max())
+        return Linearisation(n.drift(x, post.mean[0]), jac.__matmul__, jac, 64 * EPS * scale, scale, n.diagonal)
+
+
+class EmpiricalDrift:
+    """Finite data, matrix-free: products with the posterior covariance B^T B (module docstring)."""
+
+    def __init__(self, y: NDArray, schedule: Schedule, dynamics: Dynamics = "sde",
+                 weights: Array | None = None, dense: bool = False):
+        score_weight(dynamics)
+        self.y, self.schedule, self.dynamics, self.matrix_free = y, schedule, dynamics, not dense
+        self.model: EmpiricalData | None = None   # set by :meth:`of`
+        self.n_points, self.dim = y.shape
+        self.rows = max(16, CACHE_BYTES // (8 * self.dim))
+        with np.errstate(divide="ignore"):
+            self.log_w = (np.full(self.n_points, -np.log(self.n_points)) if weights is None
+                          else np.log(np.asarray(weights, dtype=np.float64)))
+        self.mu = self._reduce(lambda yc, sl: np.exp(self.log_w[sl]) @ yc, np.zeros(self.dim), centred=False)
+        self.norm2 = np.concatenate([np.einsum("ij,ij->i", yc, yc) for yc, _ in self._chunks(None)])
+
+    @classmethod
+    def of(cls, model: EmpiricalData, schedule: Schedule, dynamics: Dynamics = "sde",
+           dense: bool = False) -> EmpiricalDrift:
+        drift = cls(model.y, schedule, dynamics, np.exp(model._log_w), dense)
+        drift.model = model
+        return drift
+
+    def _chunks(self, idx: NDArray | None, rows: NDArray | None = None, centred: bool = True):
+        """(centred float64 chunk, its slice into ``idx`` order) over the rows ``idx`` (None: all), or
+        over an already gathered float64 block ``rows``."""
+        n = self.n_points if idx is None else len(idx)
+        for start in range(0, n, self.rows):
+            sl = slice(start, min(start + self.rows, n))
+            if rows is not None:
+                yield rows[sl], sl
+                continue
+            part = self.y[sl] if idx is None else self.y[idx[sl]]
+            part = np.asarray(part, dtype=np.float64)
+            yield (part - self.mu if centred else part), sl
+
+    def _reduce(self, fn, acc: Array, idx: NDArray | None = None, centred: bool = True) -> Array:
+        for yc, sl in self._chunks(idx, centred=centred):
+            acc += fn(yc, sl)
+        return acc
+
+    def start(self, t: float) -> Array:
+        return float(self.schedule.alpha(t)) * self.mu
+
+    def posterior_weights(self, x: Array, logsnr: float) -> Array:
+        """w_j(x) = P(y_j | x_t = x) at ``logsnr`` over all N points."""
+        return self._weights(np.asarray(x, dtype=np.float64), Noise.at(self.schedule, self.dynamics, logsnr))
+
+    def _weights(self, x: Array, n: Noise) -> Array:
+        """Posterior weights over all N points in one pass, from the centred logits
+        (alpha / sigma^2) (y_j - mu).(x - alpha mu) - alpha^2 |y_j - mu|^2 / (2 sigma^2) (the rest is
+        the same for every j and cancels in the softmax)."""
+        xc = (x - n.alpha * self.mu) * (n.alpha / n.sigma2)
+        logits = np.concatenate([yc @ xc for yc, _ in self._chunks(None)])
+        logits += self.log_w - (0.5 * n.alpha ** 2 / n.sigma2) * self.norm2
+        logits -= logits.max()
+        w = np.exp(logits)
+        return w / w.sum()
+
+    def _posterior(self, x: Array, logsnr: float):
+        n = Noise.at(self.schedule, self.dynamics, logsnr)
+        w = self._weights(x, n)
+        keep = np.flatnonzero(w > WEIGHT_FLOOR * w.max())
+        idx = None if len(keep) == self.n_points else keep
+        rows = None
+        if idx is not None and len(idx) < GATHER_FRACTION * self.n_points:
+            rows = np.asarray(self.y[idx], dtype=np.float64) - self.mu
+        wk = w if idx is None else w[idx]
+        u = self._product(lambda yc, sl: wk[sl] @ yc, idx, rows)
+        return n, wk, idx, rows, u
+
+    def _product(self, fn, idx, rows, shape: tuple[int, ...] | None = None) -> Array:
+        acc = np.zeros(shape or self.dim)
+        for yc, sl in self._chunks(idx, rows):
+            acc += fn(yc, sl)
+        return acc
+
+    def covariance_spectrum(self, k: int) -> Array:
+        """All d eigenvalues of the data covariance: the top ``k`` by Lanczos on Y_c^T w0 (Y_c v), the
+        rest of the trace sum_j w0_j |y_j - mu|^2 spread evenly over the other d - k directions."""
+        from scipy.sparse.linalg import LinearOperator, eigsh
+
+        w0 = np.exp(self.log_w)
+        k = min(k, self.dim - 1)
+        op = LinearOperator((self.dim, self.dim), dtype=np.float64,
+                            matvec=lambda v: self._product(lambda yc, sl: (w0[sl] * (yc @ np.ravel(v))) @ yc, None, None))
+        top = np.clip(np.sort(eigsh(op, k, which="LA", tol=1e-10)[0])[::-1], 0.0, None)
+        rest = max(float(w0 @ self.norm2) - top.sum(), 0.0) / (self.dim - k)
+        return np.concatenate([top, np.full(self.dim - k, rest)])
+
+    def b(self, x: Array, logsnr: float) -> Array:
+        n, _, _, _, u = self._posterior(x, logsnr)
+        return n.drift(x, u + self.mu)
+
+    def linearise(self, x: Array, logsnr: float) -> Linearisation:
+        n, wk, idx, rows, u = self._posterior(x, logsnr)
+        a, g = n.diagonal, n.gain
+
+        def matvec(v: Array) -> Array:
+            v = np.ravel(v)
+            second = self._product(lambda yc, sl: (wk[sl] * (yc @ v)) @ yc, idx, rows)
+            return a * v + g * (second - u * (u @ v))
+
+        scale = abs(a) + g * float(wk @ (self.norm2 if idx is None else self.norm2[idx]))
+        dense = None
+        if not self.matrix_free:
+            second = self._product(lambda yc, sl: (yc.T * wk[sl]) @ yc, idx, rows, (self.dim, self.dim))
+            dense = g * (second - np.outer(u, u))
+            dense = 0.5 * (dense + dense.T) + a * np.eye(self.dim)
+            matvec = dense.__matmul__
+        return Linearisation(n.drift(x, u + self.mu), matvec, dense, 64 * EPS * scale, scale, a)
+
+
+def model_drift(model: DataModel, schedule: Schedule, dynamics: Dynamics = "sde",
+                matrix_free: bool | None = None) -> DenseDrift | EmpiricalDrift:
+    """The drift of ``model``: matrix-free for finite data when ``matrix_free`` (default: d > 256); finite
+    data on the dense route also go through :class:`EmpiricalDrift` (one pass over the rows whose
+    posterior weight is above round-off), every other model through :class:`DenseDrift`."""
+    empirical = isinstance(model, EmpiricalData)
+    if matrix_free is None:
+        matrix_free = empirical and model.dim > 256
+    if matrix_free and not empirical:
+        raise ValueError(f"matrix_free: only finite data (EmpiricalData) have a matrix-free drift, got "
+                         f"{type(model).__name__}")
+    if empirical:
+        return EmpiricalDrift.of(model, schedule, dynamics, dense=not matrix_free)
+    return DenseDrift(model, schedule, dynamics)
