@@ -11,7 +11,7 @@ empirical score's central branch followed with Newton continuation.
   snr Lambda = 1, and the collapse estimate 1/2 sum_i log(1 + lam_i snr) = log N over the whole
   spectrum. When only the top-k eigenvalues are known (the Lanczos route for large d), the rest of the
   variance, tr Sigma - sum of the k, is spread evenly over the other d - k directions
-  (:attr:`.spectrum.Spectrum.residual_variance`): exact for the trace, an approximation for the sum of logs.
+  (:attr:`.spectrum.CovarianceSpectrum.residual_variance`): exact for the trace, an approximation for the sum of logs.
 * **Exact route** (``method="exact"``): :class:`symbreak.theory.EmpiricalData` of all N samples (a
   seeded random subset only when ``max_points`` is given, stated in the result) and
   :func:`symbreak.theory.critical_times`: the branch through the centre alpha(T) mu is followed from T
@@ -53,7 +53,7 @@ from symbreak.theory.dynamics import score_weight
 from symbreak.theory.drifts import EmpiricalDrift
 
 from .datasets import Dataset, chunk_slices, rows_per_chunk
-from .spectrum import Spectrum, covariance_spectrum
+from .spectrum import CovarianceSpectrum, covariance_spectrum
 
 Array = NDArray[np.float64]
 METHODS = ("gaussian", "exact", "both")
@@ -114,7 +114,7 @@ class DatasetCriticalTimes:
     scaling: str
     gaussian: CriticalTimes | None = field(repr=False)
     exact: CriticalTimes | None = field(repr=False)
-    spectrum: Spectrum | None = field(repr=False)
+    spectrum: CovarianceSpectrum | None = field(repr=False)
     n_exact: int | None
     subset: dict | None
     lambda_max: float
@@ -267,20 +267,20 @@ class DatasetCriticalTimes:
 
 
 # --- the two routes -----------------------------------------------------------------------------
-def full_spectrum(spectrum: Spectrum) -> Array:
+def full_spectrum(spectrum: CovarianceSpectrum) -> Array:
     """All d covariance eigenvalues: the computed top k, then the residual variance tr Sigma - sum of
     the k spread evenly over the other d - k directions (exact when k = d)."""
     rest = np.full(spectrum.dim - spectrum.k, spectrum.residual_variance)
     return np.concatenate([spectrum.lam, rest])
 
 
-def _spectrum(data: Dataset, k: int) -> Spectrum:
+def _spectrum(data: Dataset, k: int) -> CovarianceSpectrum:
     """The streaming covariance spectrum of all N samples (every eigenvalue when d <= 1024, else the
     top max(k, 16) and the residual variance)."""
     return covariance_spectrum(data, k=None if data.dim <= 1024 else max(k, 16))
 
 
-def _exact_route(data: Dataset, schedule: Schedule, dynamics: str, k: int, spectrum: Spectrum,
+def _exact_route(data: Dataset, schedule: Schedule, dynamics: str, k: int, spectrum: CovarianceSpectrum,
                  weights: Array | None = None) -> CriticalTimes:
     """The exact route on every sample of ``data`` (optionally re-weighted: a bootstrap resample)."""
     model = EmpiricalData(data.x, weights=weights)
@@ -291,7 +291,7 @@ def _unit(v: Array) -> Array:
     return v / max(float(np.linalg.norm(v)), 1e-300)
 
 
-def event_hierarchy(event: Event, data: Dataset, spectrum: Spectrum, schedule: Schedule, dynamics: str,
+def event_hierarchy(event: Event, data: Dataset, spectrum: CovarianceSpectrum, schedule: Schedule, dynamics: str,
                     n_top: int = 5) -> dict:
     """What goes soft at ``event``: |cos| of its direction with the top covariance eigenvectors (the best
     match and all of them), with the class-mean differences (labels), and the classes (posterior weight
@@ -320,7 +320,7 @@ def event_hierarchy(event: Event, data: Dataset, spectrum: Spectrum, schedule: S
     return out
 
 
-def _bootstrap(data: Dataset, schedule: Schedule, dynamics: str, k: int, spectrum: Spectrum, b: int,
+def _bootstrap(data: Dataset, schedule: Schedule, dynamics: str, k: int, spectrum: CovarianceSpectrum, b: int,
                level: float, seed: int) -> tuple[tuple[float, float], dict]:
     """Percentile interval of t_c over ``b`` multinomial resamples of the N points (exact route)."""
     rng = np.random.default_rng(seed)
@@ -337,7 +337,7 @@ def _bootstrap(data: Dataset, schedule: Schedule, dynamics: str, k: int, spectru
     return ci, {"B": b, "level": level, "seed": seed, "t_c": t.tolist(), "kinds": kinds}
 
 
-def gaussian_ci(data: Dataset, spectrum: Spectrum, schedule: Schedule, dynamics: str,
+def gaussian_ci(data: Dataset, spectrum: CovarianceSpectrum, schedule: Schedule, dynamics: str,
                 level: float) -> tuple[float, float] | None:
     """t_c of the Gaussian route at Lambda -+ z sqrt(Var(Lambda-hat)), Var = (E[z^4] - Lambda^2) / N
     (the asymptotic variance of a simple top eigenvalue; one pass over the data)."""

@@ -74,4 +74,18 @@ def dataset_text(result) -> str:
     note = ("ddpm_step: " + ("the schedule's own step" if result.schedule.discrete else
                              "step of the standard 1000-step DDPM schedule at the same logsnr"))
     return ("\n".join(head) + "\n\n" + _table_text(result.table(), result.schedule.discrete) + "\n\n"
-            + reading(result) + "\n" + note)
+            + reading(result) + "\n" + "".join(line + "\n" for line in extra_lines(result)) + note)
+
+
+def _interval(label: str, ci: tuple[float, float] | None, level: float | None) -> list[str]:
+    return [] if ci is None else [f"{label} = [{ci[0]:.6g}, {ci[1]:.6g}] ({level:g} confidence)"]
+
+
+def extra_lines(result) -> list[str]:
+    """t_c_ci and t_c_gaussian_ci (with their level), each later event's hierarchy summary (a successive
+    bifurcation of the committed branch, never t_c) and every note."""
+    level = None if result.bootstrap is None else result.bootstrap.get("level")
+    lines = _interval("t_c_ci", result.t_c_ci, level) + _interval("t_c_gaussian_ci", result.t_c_gaussian_ci, level)
+    lines += [f"later {h['kind']} at t = {h['t']:.6g}: {h['summary']}" for h in result.hierarchy]
+    lines += [f"note ({name}): {text}" for name, text in result.notes.items()]
+    return lines

@@ -15,7 +15,16 @@ Checks (each prints its wall time and a number that must be small, or "ok"):
    |A q - theta q| / max(1, |theta|) < 1e-2, with the peak device memory; and three damped
    Newton-Krylov steps towards the drift's fixed point from a random state (the residual
    max|b|/beta must fall; a random network's drift need not have a fixed point nearby).
+5. ``--model``: your own model through ``--model``'s loader: a randomly initialised CIFAR-sized
+   diffusers UNet2DModel (the DDPM CIFAR-10 layout, 35.7 M parameters, with attention; built locally,
+   saved and loaded back with :func:`symbreak.experiments.models.user.load_model`): sampling throughput of
+   symbreak's DDIM against diffusers' own DDIM loop (DDIMScheduler.step on the same UNet, device and
+   noise; target overhead <= 5 %), top-2 eigenvalues of sym(J)/beta by Lanczos, and the peak memory.
+   ``--small`` swaps in a tiny UNet (CPU-sized, used by the tests).
 Without a CUDA device (and without --device cpu) it prints "no CUDA device" and exits 0.
+
+    python benchmarks/cuda_check.py --model                  # on a GPU: CIFAR-sized UNet, batch 256
+    python benchmarks/cuda_check.py --device cpu --model --small
 """
 from __future__ import annotations
 
@@ -118,12 +127,83 @@ def check_unet(device: torch.device, size: int, max_iter: int) -> list[dict]:
              "ok": sol.residual < start_res}]
 
 
+CIFAR_UNET = {"sample_size": 32, "in_channels": 3, "out_channels": 3, "block_out_channels": (128, 256, 256, 256),
+              "layers_per_block": 2, "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+              "up_block_types": ("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D")}
+SMALL_UNET = {"sample_size": 8, "in_channels": 3, "out_channels": 3, "block_out_channels": (8, 16), "layers_per_block": 1,
+              "norm_num_groups": 4, "attention_head_dim": 8, "down_block_types": ("DownBlock2D", "AttnDownBlock2D"),
+              "up_block_types": ("AttnUpBlock2D", "UpBlock2D")}
+
+
+def _diffusers_ddim(unet, scheduler_config: dict, x: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """diffusers' own DDIM loop (DDIMPipeline's body) on the raw UNet: eps = unet(x, k), scheduler.step."""
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler.from_config(scheduler_config, clip_sample=False, set_alpha_to_one=True)
+    scheduler.set_timesteps(n_steps)
+    with torch.no_grad():
+        for k in scheduler.timesteps:
+            x = scheduler.step(unet(x, k).sample, k, x, eta=0.0).prev_sample
+    return x
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def check_model(device: torch.device, small: bool, batch: int, n_steps: int, max_iter: int) -> list[dict]:
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    from symbreak.experiments.models.user import load_model
+    from symbreak.experiments.sampling.grids import discrete_grid
+    from symbreak.experiments.sampling.samplers import get_sampler
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(**(SMALL_UNET if small else CIFAR_UNET))
+    params = sum(p.numel() for p in unet.parameters()) / 1e6
+    with tempfile.TemporaryDirectory() as root:
+        unet.save_pretrained(f"{root}/unet")
+        scheduler = DDPMScheduler()
+        scheduler.save_pretrained(f"{root}/scheduler")
+        denoiser = load_model(root, device=device, max_batch=batch)
+    unet = denoiser.net.unet
+    x = torch.randn(batch, *denoiser.shape, generator=torch.Generator().manual_seed(0)).to(device)
+    grid = discrete_grid(denoiser.schedule, n_steps)
+    ddim = get_sampler("ddim")
+    for _ in range(2):  # warm-up, then the timed runs
+        _sync(device), ddim(denoiser, x[:2], grid), _diffusers_ddim(unet, scheduler.config, x[:2], n_steps)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    ours, t_ours = timed(lambda: (ddim(denoiser, x, grid).x, _sync(device))[0])
+    theirs, t_theirs = timed(lambda: (_diffusers_ddim(unet, scheduler.config, x, n_steps), _sync(device))[0])
+    gap = float((ours.float() - theirs).abs().max())
+    drift_t = LearnedDrift(denoiser, float(denoiser.schedule.t_of_step(400)))
+    point = torch.randn(drift_t.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).to(device)
+    res, t_lanczos = timed(lambda: lanczos(drift_t.sym_matvec(drift_t.linearise(point)), drift_t.dim, k=2,
+                                           max_iter=max_iter, tol=1e-6, device=device))
+    memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    overhead = t_ours / t_theirs - 1.0
+    name = f"--model UNet2DModel {params:.2f} M, {denoiser.shape}"
+    return [{"check": f"{name} DDIM-{n_steps} x{batch}", "seconds": t_ours, "value": overhead,
+             "what": f"overhead vs diffusers' DDIM loop ({t_theirs:.3f} s, {batch * n_steps / t_ours:.1f} vs "
+                     f"{batch * n_steps / t_theirs:.1f} images*steps/s), max |x - x_diffusers| {gap:.2g}",
+             "ok": gap < 1e-3 and (small or overhead <= 0.05)},
+            {"check": f"{name} Lanczos top-2", "seconds": t_lanczos, "value": float(res.residuals.max()),
+             "what": f"residual, top-2 = {np.round(res.eigenvalues, 4).tolist()}, {res.n_iter} iters, "
+                     f"peak memory {memory:.2f} GiB", "ok": bool(np.isfinite(res.eigenvalues).all())}]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (a dry run of the same code)")
     parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     parser.add_argument("--image-size", type=int, default=64, help="U-Net image size (default 64)")
     parser.add_argument("--lanczos-iter", type=int, default=100, help="Lanczos iterations at most (default 100)")
+    parser.add_argument("--model", action="store_true", help="only the --model checks (5.)")
+    parser.add_argument("--small", action="store_true", help="--model with a tiny UNet (CPU-sized)")
+    parser.add_argument("--batch", type=int, default=256, help="--model: images per sampling batch (default 256)")
+    parser.add_argument("--ddim-steps", type=int, default=20, help="--model: DDIM steps (default 20)")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print(f"no CUDA device: torch {torch.__version__} sees no GPU, nothing to check (exit 0)")
@@ -131,10 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device: {name}, torch {torch.__version__}")
-    with tempfile.TemporaryDirectory() as cache:
-        train_row, network = check_training(device, args.steps, cache)
-        rows = [train_row, *check_samplers(device, network), check_branch(device),
-                *check_unet(device, args.image_size, args.lanczos_iter)]
+    if args.model or args.small:
+        rows = check_model(device, args.small, args.batch, args.ddim_steps, args.lanczos_iter)
+    else:
+        with tempfile.TemporaryDirectory() as cache:
+            train_row, network = check_training(device, args.steps, cache)
+            rows = [train_row, *check_samplers(device, network), check_branch(device),
+                    *check_unet(device, args.image_size, args.lanczos_iter)]
     for r in rows:
         status = "ok  " if r["ok"] else "FAIL"
         print(f"{status} {r['check']:<42} {r['seconds']:8.2f} s  {r['value']:.3g}  ({r['what']})")

@@ -7,10 +7,13 @@ one run:
 * ours  -- ``dataset_critical_times(..., method="exact")`` on all N points (matrix-free for d > 256), in a
   subprocess whose peak resident memory is measured;
 * dense -- the dense route (d x d Jacobian and full eigh per Newton step) on a size it can finish
-  (``--dense-d``, same N), timed, and its time extrapolated to d by the d^3 of the eigh;
+  (``--dense-n`` x ``--dense-d``), timed against the matrix-free route on the same array;
 
-and prints times, the ratio, and peak memory over the array size (targets: <= 60 s for 5000 x 3072 and
-<= 10 min for 50 000 x 3072 on 2 cores; peak <= 1.5x the array).
+and prints times, the ratio, the machine's load average, and memory over the array size: the peak
+resident set (which counts the interpreter, the libraries and the memory-mapped pages read), its growth
+during the run, and the peak of the arrays allocated during the run (tracemalloc: the working memory
+beyond the memory-mapped data). Targets: <= 60 s for 5000 x 3072 and <= 10 min for 50 000 x 3072 on
+2 cores; peak <= 1.5x the array.
 
     python benchmarks/exact_route.py                       # 5000 x 3072
     python benchmarks/exact_route.py --n 50000             # the large case
@@ -19,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +53,18 @@ def run_ours(path: str, method: str) -> dict:
     from symbreak.analysis.critical import dataset_critical_times
     from symbreak.analysis.datasets import load_dataset
 
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
     start = time.perf_counter()
     data = load_dataset(path, scale="none")
     r = dataset_critical_times(data, method=method)
     seconds = time.perf_counter() - start
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     return {"seconds": seconds, "t_c": r.t_c, "kind": r.kind, "margin_c": r.margin_c,
             "events": len(r.events), "branch_points": int(len(r.exact.branch.t)), "status": r.exact.branch.status,
-            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "base_rss": base_rss,
+            "peak_traced": traced}
 
 
 def run_dense(path: str) -> dict:
@@ -71,7 +81,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--d", type=int, default=3072)
-    parser.add_argument("--dense-d", type=int, default=256, help="dimension of the dense-route comparison")
+    parser.add_argument("--dense-n", type=int, default=200, help="points of the dense-route comparison")
+    parser.add_argument("--dense-d", type=int, default=768, help="dimension of the dense-route comparison")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -82,7 +93,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         big, small = Path(tmp) / "x.npy", Path(tmp) / "small.npy"
         write_synthetic(big, args.n, args.d, args.seed)
-        write_synthetic(small, args.n, args.dense_d, args.seed)
+        write_synthetic(small, args.dense_n, args.dense_d, args.seed)
         child = [sys.executable, __file__, "--child"]
         ours = json.loads(subprocess.run(child + ["ours", str(big)], check=True, capture_output=True, text=True).stdout)
         mf_small = json.loads(subprocess.run(child + ["ours", str(small)], check=True, capture_output=True,
@@ -90,15 +101,17 @@ def main() -> None:
         dense = json.loads(subprocess.run(child + ["dense", str(small)], check=True, capture_output=True,
                                           text=True).stdout)
     size = args.n * args.d * 4
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())} on "
+          f"{os.cpu_count()} CPUs")
     print(f"array {args.n} x {args.d} float32 = {size / 2**20:.0f} MiB")
     print(f"ours (matrix-free, all points): {ours['seconds']:.1f} s, t_c = {ours['t_c']} ({ours['kind']}, margin "
           f"{ours['margin_c']}), {ours['branch_points']} branch points, {ours['status']}")
-    print(f"peak memory / array: {ours['peak_rss'] / size:.2f} (includes the interpreter and libraries)")
-    print(f"d = {args.dense_d}: matrix-free {mf_small['seconds']:.1f} s (t_c {mf_small['t_c']}), dense "
-          f"{dense['seconds']:.1f} s (t_c {dense['t_c']}): ratio {dense['seconds'] / mf_small['seconds']:.1f}x")
-    scale = (args.d / args.dense_d) ** 3
-    print(f"dense extrapolated to d = {args.d} (eigh ~ d^3): {dense['seconds'] * scale:.0f} s, "
-          f"ratio to ours {dense['seconds'] * scale / ours['seconds']:.0f}x")
+    print(f"memory / array: peak RSS {ours['peak_rss'] / size:.2f} (interpreter and libraries: "
+          f"{ours['base_rss'] / size:.2f} before the run), growth {(ours['peak_rss'] - ours['base_rss']) / size:.2f}, "
+          f"peak allocated arrays {ours['peak_traced'] / size:.2f}")
+    print(f"{args.dense_n} x {args.dense_d}: matrix-free {mf_small['seconds']:.2f} s (t_c {mf_small['t_c']}, "
+          f"{mf_small['kind']}), dense {dense['seconds']:.2f} s (t_c {dense['t_c']}, {dense['kind']}): "
+          f"dense / matrix-free = {dense['seconds'] / mf_small['seconds']:.2f}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@ continuation of a fixed-point branch on the logsnr axis, over the :class:`.drift
 (exact data models, dense or matrix-free, and trained networks alike).
 
 - :func:`newton`: x <- x - (J / beta)^{-1} (b / beta) until the step is below ``tol (1 + |x|)``
-  (dense: the eigen-decomposition; matrix-free: MINRES, J being symmetric and indefinite past t_c,
+  (dense: the eigen-decomposition, computed once per linearisation and reused for the spectrum;
+  matrix-free: inexact Newton with MINRES to ``MINRES_TOL``, J being symmetric and indefinite past t_c,
   preconditioned by the previous point's top eigenpairs and the bulk eigenvalue a = -f/beta - c/sigma^2).
   Newton converges to unstable fixed points as readily as to stable ones.
-- :func:`top_eigen`: the top k eigenpairs of J / beta (dense ``eigh``, or Lanczos: ``eigsh`` on a
-  LinearOperator, warm-started from the previous point's top eigenvector).
+- :func:`top_eigen`: the top k eigenpairs of J / beta (dense ``eigh``; matrix-free a block LOBPCG
+  warm-started from the previous point's eigenvectors, one data pass per block product, with Lanczos,
+  ``eigsh``, as the fallback).
 - :func:`follow`: the adaptive continuation (predictor: secant in logsnr; corrector: Newton; step
   halving on a failed or too large step, growth on easy ones; at a fold, a restart on the attractor
   the flow falls into, as a new segment). Every point records the round-off level of its margin
@@ -15,17 +17,35 @@ continuation of a fixed-point branch on the logsnr axis, over the :class:`.drift
 """
 from __future__ import annotations
 
+import warnings
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, minres
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg, minres
+from threadpoolctl import threadpool_limits
 
 from .drifts import Drift, Linearisation, Noise
 
 Array = NDArray[np.float64]
 EIGSH_TOL = 1e-12
-MINRES_TOL = 1e-12
+MINRES_TOL = 1e-9       # inexact Newton: the step converges linearly at this rate on top of the quadratic rate
+SINGLE_TOL = 1e-5       # ... with single-precision products (float32 data): above their round-off
+LOBPCG_TOL = 1e-6      # residual |A v - lam v| / scale of a warm-started block eigenpair (its eigenvalue
+                       # is then within r^2 / gap, ~1e-12 scale^2 / gap: recorded as the margin's noise)
+LOBPCG_ITER = 40
+GUARD = 3              # extra block vectors (seeded) that catch an eigenvalue rising from the bulk
+SERIAL_DIM = 256   # dense linearisations up to this d run BLAS on one thread
+
+
+def serial_blas(drift: Drift) -> AbstractContextManager:
+    """One BLAS thread while following a matrix-free drift (memory-bound products) or a dense one of
+    d <= ``SERIAL_DIM``: a 64 x 64 eigh and a 1797 x 64 x 64 GEMM take ~1 ms on one thread but 20-30x
+    longer when OpenBLAS threads spin against other processes on a loaded machine (measured on 2 shared
+    cores); larger dense problems (a d^3 eigh) keep the library's threads."""
+    small = getattr(drift, "matrix_free", False) or drift.dim <= SERIAL_DIM
+    return threadpool_limits(1, user_api="blas") if small else nullcontext()
 
 
 @dataclass(frozen=True)
@@ -47,20 +67,53 @@ class NewtonResult:
         return bool(self.eigenvalues_over_beta[0] < 0)
 
 
-def top_eigen(lin: Linearisation, k: int | None = None, v0: Array | None = None) -> tuple[Array, Array]:
-    """Top ``k`` (dense: all when None) eigenpairs of J / beta, descending."""
+def top_eigen(lin: Linearisation, k: int | None = None,
+              start: Array | None = None) -> tuple[Array, Array, float]:
+    """Top ``k`` (dense: all when None) eigenpairs of J / beta, descending, and the error bound of the
+    top eigenvalue (0 for ``eigh``, ``EIGSH_TOL`` scale for Lanczos). Matrix-free: with ``start`` (d, m),
+    the previous point's eigenvectors, a block LOBPCG (Knyazev 2001) from them plus ``GUARD`` seeded
+    vectors, each iteration one pass over the data for the whole block; Lanczos (``eigsh``) when there
+    is no start or the block has not converged to ``LOBPCG_TOL``."""
     if lin.dense is not None:
         w, v = lin.eigh
-        return (w, v) if k is None else (w[:k], v[:, :k])
+        return ((w, v) if k is None else (w[:k], v[:, :k])) + (0.0,)
     d = lin.b.shape[0]
-    op = LinearOperator((d, d), matvec=lin.matvec, dtype=np.float64)
+    op = LinearOperator((d, d), matvec=lin.matvec, matmat=lin.matvec, dtype=np.float64)
     kk = min(k or 1, d - 1)
+    found = None if start is None else _block_eigen(op, lin.scale, kk, start)
+    if found is not None:
+        return found
     try:
-        w, v = eigsh(op, kk, which="LA", v0=v0, tol=EIGSH_TOL)
+        w, v = eigsh(op, kk, which="LA", v0=None if start is None else start[:, 0], tol=EIGSH_TOL)
     except ArpackNoConvergence as err:
         w, v = err.eigenvalues, err.eigenvectors
     order = np.argsort(w)[::-1]
-    return w[order], v[:, order]
+    return w[order], v[:, order], EIGSH_TOL * lin.scale
+
+
+def _block_eigen(op: LinearOperator, scale: float, k: int, start: Array) -> tuple[Array, Array, float] | None:
+    """The top k eigenpairs by LOBPCG from ``start`` and the error bound r^2 / gap of the top Ritz value
+    (r its residual norm, gap its distance to the other Ritz values of the block: Kato-Temple, Parlett
+    1998 Sec. 10.2); None unless every residual is below ``LOBPCG_TOL`` times ``scale`` (or the block is
+    too large for the dimension)."""
+    d = op.shape[0]
+    m = k + GUARD
+    if 5 * m > d:
+        return None
+    rng = np.random.default_rng(0)
+    cols = start[:, :k]
+    block = np.column_stack([cols, rng.standard_normal((d, m - cols.shape[1]))])
+    tol = LOBPCG_TOL * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w, v = lobpcg(op, block, tol=tol, maxiter=LOBPCG_ITER, largest=True)
+    order = np.argsort(w)[::-1]
+    gap = float(w[order[0]] - w[order[1]])
+    w, v = w[order[:k]], v[:, order[:k]]
+    residual = np.linalg.norm(op.matmat(v) - v * w, axis=0)
+    if not (residual <= tol).all():
+        return None
+    return w, v, float(residual[0] ** 2 / max(gap, tol)) + EIGSH_TOL * scale
 
 
 def _solve(lin: Linearisation, basis: tuple[Array, Array] | None, x_norm: float) -> Array:
@@ -73,7 +126,7 @@ def _solve(lin: Linearisation, basis: tuple[Array, Array] | None, x_norm: float)
         coef[np.abs(coef) <= lin.noise * (1.0 + x_norm)] = 0.0
         return -v @ (coef / np.where(w == 0.0, np.inf, w))
     d = lin.b.shape[0]
-    op = LinearOperator((d, d), matvec=lin.matvec, dtype=np.float64)
+    op = LinearOperator((d, d), matvec=lin.approx or lin.matvec, dtype=np.float64)
     precond = None
     if basis is not None and lin.shift is not None and lin.shift != 0:
         lam, vec = basis
@@ -83,7 +136,8 @@ def _solve(lin: Linearisation, basis: tuple[Array, Array] | None, x_norm: float)
             c = vec.T @ r
             return (r - vec @ c) / abs(lin.shift) + vec @ (inv * c)
         precond = LinearOperator((d, d), matvec=apply, dtype=np.float64)
-    dx, _ = minres(op, -lin.b, M=precond, rtol=MINRES_TOL, maxiter=10 * d)
+    rtol = MINRES_TOL if lin.approx is None else SINGLE_TOL
+    dx, _ = minres(op, -lin.b, M=precond, rtol=rtol, maxiter=10 * d)
     return dx
 
 
@@ -105,8 +159,8 @@ def newton(drift: Drift, x0: Array, logsnr: float, *, k: int | None = 5, tol: fl
 
 
 def _result(lin: Linearisation, x: Array, k: int | None, basis, it: int, converged: bool) -> NewtonResult:
-    w, v = top_eigen(lin, k, None if basis is None else basis[1][:, 0])
-    noise = lin.noise + (0.0 if lin.dense is not None else EIGSH_TOL * lin.scale)
+    w, v, error = top_eigen(lin, k, None if basis is None else basis[1])
+    noise = lin.noise + error
     return NewtonResult(x, w, v, it, converged, float(np.abs(lin.b).max()), float(noise))
 
 

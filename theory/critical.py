@@ -51,6 +51,7 @@ from . import biroli
 from .checks import finite_array
 from .datamodels import DataModel
 from .dynamics import Dynamics, score_weight
+from .continuation import serial_blas
 from .fixedpoints import Branch, follow_branch
 from .schedules import Schedule, VPLinear
 
@@ -493,7 +494,8 @@ def critical_times(model: DataModel, schedule: Schedule | None = None, dynamics:
         lam = branch.drift.covariance_spectrum(max(k, 16))
     else:
         lam = np.clip(np.linalg.eigvalsh(model.cov), 0.0, None)
-    return _assemble("exact", dynamics, schedule, model.config(), lam, n, curves, hessian, branch.folds, branch)
+    with serial_blas(branch.drift):
+        return _assemble("exact", dynamics, schedule, model.config(), lam, n, curves, hessian, branch.folds, branch)
 
 
 def _centre_terms(logsnr: ArrayLike, schedule: Schedule) -> tuple[Array, Array, Array]:

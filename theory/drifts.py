@@ -8,12 +8,14 @@ models (here) and trained networks (``experiments.measure.branch``) are followed
 
 - :class:`DenseDrift`: any :class:`.DataModel`, J / beta as a d x d matrix (Tweedie's formulas).
 - :class:`EmpiricalDrift`: finite data {y_j} (N x d, float32 or float64, memory-mapped or not), never
-  a d x d matrix (``dense=True``: the same pass forms J / beta as a d x d matrix, for small d). With posterior weights w_j(x) = softmax_j(log w0_j + (alpha x.y_j - alpha^2|y_j|^2/2)
+  a d x d matrix (``dense=True``, for small d: J / beta as a matrix from the kept rows, the posterior
+  covariance taken about y_hat, sum_j w_j (y_j - y_hat)(y_j - y_hat)^T, without cancellation). With posterior weights w_j(x) = softmax_j(log w0_j + (alpha x.y_j - alpha^2|y_j|^2/2)
   / sigma^2) the posterior covariance is Cov_w(y) = B^T B, B = diag(sqrt w)(Y - y_hat) (rank <= N - 1),
   so (J / beta) v = a v + g (Y_c^T (w * (Y_c v)) - u (u.v)), with a = -f/beta - c/sigma^2,
   g = c alpha^2 / sigma^4, Y_c = Y - mu (centred on the data mean, no cancellation) and u = y_hat - mu.
   One product is one pass over the kept rows in chunks that fit the cache, each chunk promoted to
-  float64 (exact products of the stored values); rows whose weight is below round-off
+  float64 (exact products of the stored values; data of at most ``RESIDENT_BYTES`` in float64 are
+  centred and promoted once and kept); rows whose weight is below round-off
   (w_j < 1e-18 max w) are dropped, and when few rows are left they are gathered once per point.
   Memory O(chunk d + N).
 """
@@ -36,15 +38,19 @@ EPS = float(np.finfo(np.float64).eps)
 CACHE_BYTES = 1 << 21      # float64 bytes per chunk of rows in a product (fits in the cache)
 WEIGHT_FLOOR = 1e-18       # posterior weights below this times the largest are round-off
 GATHER_FRACTION = 0.25     # gather the kept rows once per point when fewer than this share is left
+RESIDENT_BYTES = 1 << 25   # data up to this size in float64 (32 MiB) are centred and promoted once
 
 
 @dataclass(frozen=True)
 class Linearisation:
-    """The drift at one state and time, divided by beta: ``b`` (d,), ``matvec`` v -> (J / beta) v,
+    """The drift at one state and time, divided by beta: ``b`` (d,), ``matvec`` v -> (J / beta) v (v of
+    shape (d,) or a block (d, m): one pass over the data serves every column),
     ``dense`` J / beta (d, d) when it is formed, ``noise``, the absolute round-off level of one
     eigenvalue of J / beta (eps times the operator's ``scale``, plus a network's own noise floor), and
     ``shift``, the bulk eigenvalue a of J / beta = a I + (low rank) when there is one (the
-    preconditioner of matrix-free Newton steps and the step of the relaxation to an attractor)."""
+    preconditioner of matrix-free Newton steps and the step of the relaxation to an attractor), and
+    ``approx``, cheaper products accurate to single precision (float32 data), for the inexact linear
+    solves of Newton steps only (never for the spectrum)."""
 
     b: Array
     matvec: Callable[[Array], Array]
@@ -52,6 +58,7 @@ class Linearisation:
     noise: float
     scale: float
     shift: float | None = None
+    approx: Callable[[Array], Array] | None = None
 
     @cached_property
     def eigh(self) -> tuple[Array, Array]:
@@ -143,7 +150,10 @@ class EmpiricalDrift:
         with np.errstate(divide="ignore"):
             self.log_w = (np.full(self.n_points, -np.log(self.n_points)) if weights is None
                           else np.log(np.asarray(weights, dtype=np.float64)))
+        self.resident = None
         self.mu = self._reduce(lambda yc, sl: np.exp(self.log_w[sl]) @ yc, np.zeros(self.dim), centred=False)
+        if 8 * self.n_points * self.dim <= RESIDENT_BYTES:
+            self.resident, self.rows = np.asarray(y, dtype=np.float64) - self.mu, max(self.n_points, 1)
         self.norm2 = np.concatenate([np.einsum("ij,ij->i", yc, yc) for yc, _ in self._chunks(None)])
 
     @classmethod
@@ -159,12 +169,12 @@ class EmpiricalDrift:
         n = self.n_points if idx is None else len(idx)
         for start in range(0, n, self.rows):
             sl = slice(start, min(start + self.rows, n))
-            if rows is not None:
-                yield rows[sl], sl
+            if rows is not None or (self.resident is not None and centred):
+                block = self.resident if rows is None else rows
+                yield (block[sl] if rows is not None or idx is None else block[idx[sl]]), sl
                 continue
             part = self.y[sl] if idx is None else self.y[idx[sl]]
-            part = np.asarray(part, dtype=np.float64)
-            yield (part - self.mu if centred else part), sl
+            yield (np.subtract(part, self.mu, dtype=np.float64) if centred else np.asarray(part, np.float64)), sl
 
     def _reduce(self, fn, acc: Array, idx: NDArray | None = None, centred: bool = True) -> Array:
         for yc, sl in self._chunks(idx, centred=centred):
@@ -176,36 +186,61 @@ class EmpiricalDrift:
 
     def posterior_weights(self, x: Array, logsnr: float) -> Array:
         """w_j(x) = P(y_j | x_t = x) at ``logsnr`` over all N points."""
-        return self._weights(np.asarray(x, dtype=np.float64), Noise.at(self.schedule, self.dynamics, logsnr))
+        return self._weights(np.asarray(x, dtype=np.float64), Noise.at(self.schedule, self.dynamics, logsnr))[0]
 
-    def _weights(self, x: Array, n: Noise) -> Array:
-        """Posterior weights over all N points in one pass, from the centred logits
-        (alpha / sigma^2) (y_j - mu).(x - alpha mu) - alpha^2 |y_j - mu|^2 / (2 sigma^2) (the rest is
-        the same for every j and cancels in the softmax)."""
+    def _weights(self, x: Array, n: Noise) -> tuple[Array, Array]:
+        """Posterior weights over all N points and u = y_hat - mu = sum_j w_j (y_j - mu), both in one
+        pass (the softmax's running maximum, rescaling the partial sums when it grows), from the centred
+        logits (alpha / sigma^2) (y_j - mu).(x - alpha mu) - alpha^2 |y_j - mu|^2 / (2 sigma^2) (the rest
+        is the same for every j and cancels in the softmax)."""
         xc = (x - n.alpha * self.mu) * (n.alpha / n.sigma2)
-        logits = np.concatenate([yc @ xc for yc, _ in self._chunks(None)])
-        logits += self.log_w - (0.5 * n.alpha ** 2 / n.sigma2) * self.norm2
-        logits -= logits.max()
-        w = np.exp(logits)
-        return w / w.sum()
+        bias = self.log_w - (0.5 * n.alpha ** 2 / n.sigma2) * self.norm2
+        logits, top, total, acc = np.empty(self.n_points), -np.inf, 0.0, np.zeros(self.dim)
+        for yc, sl in self._chunks(None):
+            logits[sl] = yc @ xc + bias[sl]
+            m = max(top, float(logits[sl].max()))
+            if m == -np.inf:
+                continue
+            e = np.exp(logits[sl] - m)
+            shrink = np.exp(top - m)
+            acc, total, top = acc * shrink + e @ yc, total * shrink + float(e.sum()), m
+        return np.exp(logits - top) / total, acc / total
 
     def _posterior(self, x: Array, logsnr: float):
         n = Noise.at(self.schedule, self.dynamics, logsnr)
-        w = self._weights(x, n)
+        w, u = self._weights(x, n)
         keep = np.flatnonzero(w > WEIGHT_FLOOR * w.max())
         idx = None if len(keep) == self.n_points else keep
         rows = None
         if idx is not None and len(idx) < GATHER_FRACTION * self.n_points:
-            rows = np.asarray(self.y[idx], dtype=np.float64) - self.mu
-        wk = w if idx is None else w[idx]
-        u = self._product(lambda yc, sl: wk[sl] @ yc, idx, rows)
-        return n, wk, idx, rows, u
+            rows = (np.asarray(self.y[idx], dtype=np.float64) - self.mu if self.resident is None
+                    else self.resident[idx])
+        return n, (w if idx is None else w[idx]), idx, rows, u
 
     def _product(self, fn, idx, rows, shape: tuple[int, ...] | None = None) -> Array:
         acc = np.zeros(shape or self.dim)
         for yc, sl in self._chunks(idx, rows):
             acc += fn(yc, sl)
         return acc
+
+    def _single(self, a: float, g: float, wk: Array, idx: NDArray | None, u: Array) -> Callable | None:
+        """v -> (J / beta) v in float32 arithmetic on float32 data streamed as stored (no float64 copy of a
+        chunk): Y_c v = Y v - mu.v and Y_c^T z = Y^T z - mu sum(z); None for other data."""
+        if self.y.dtype != np.float32 or self.resident is not None:
+            return None
+        w32, mu32 = wk.astype(np.float32), self.mu.astype(np.float32)
+
+        def matvec(v: Array) -> Array:
+            v = np.ravel(v)
+            v32 = v.astype(np.float32)
+            acc, shift = np.zeros(self.dim), float(mu32 @ v32)
+            for start in range(0, self.n_points if idx is None else len(idx), self.rows):
+                sl = slice(start, start + self.rows)
+                part = self.y[sl] if idx is None else self.y[idx[sl]]
+                z = w32[sl] * (part @ v32 - shift)
+                acc += part.T @ z - mu32 * z.sum()
+            return a * v + g * (acc - u * (u @ v))
+        return matvec
 
     def covariance_spectrum(self, k: int) -> Array:
         """All d eigenvalues of the data covariance: the top ``k`` by Lanczos on Y_c^T w0 (Y_c v), the
@@ -229,18 +264,19 @@ class EmpiricalDrift:
         a, g = n.diagonal, n.gain
 
         def matvec(v: Array) -> Array:
-            v = np.ravel(v)
-            second = self._product(lambda yc, sl: (wk[sl] * (yc @ v)) @ yc, idx, rows)
-            return a * v + g * (second - u * (u @ v))
+            block = np.asarray(v, dtype=np.float64).reshape(self.dim, -1)
+            second = self._product(lambda yc, sl: yc.T @ (wk[sl, None] * (yc @ block)), idx, rows,
+                                   block.shape)
+            return (a * block + g * (second - np.outer(u, u @ block))).reshape(np.shape(v))
 
-        scale = abs(a) + g * float(wk @ (self.norm2 if idx is None else self.norm2[idx]))
-        dense = None
-        if not self.matrix_free:
-            second = self._product(lambda yc, sl: (yc.T * wk[sl]) @ yc, idx, rows, (self.dim, self.dim))
-            dense = g * (second - np.outer(u, u))
-            dense = 0.5 * (dense + dense.T) + a * np.eye(self.dim)
-            matvec = dense.__matmul__
-        return Linearisation(n.drift(x, u + self.mu), matvec, dense, 64 * EPS * scale, scale, a)
+        if self.matrix_free:
+            scale = abs(a) + g * float(wk @ (self.norm2 if idx is None else self.norm2[idx]))
+            return Linearisation(n.drift(x, u + self.mu), matvec, None, 64 * EPS * scale, scale, a,
+                                 self._single(a, g, wk, idx, u) if rows is None else None)
+        cov = self._product(lambda yc, sl: ((yc - u).T * wk[sl]) @ (yc - u), idx, rows, (self.dim, self.dim))
+        dense = g * 0.5 * (cov + cov.T) + a * np.eye(self.dim)
+        scale = abs(a) + g * float(np.trace(cov))
+        return Linearisation(n.drift(x, u + self.mu), dense.__matmul__, dense, 64 * EPS * scale, scale, a)
 
 
 def model_drift(model: DataModel, schedule: Schedule, dynamics: Dynamics = "sde",

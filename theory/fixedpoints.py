@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import brentq
 
 from .checks import check_positive, finite_array
-from .continuation import Branch, BranchPoint, NewtonResult, follow, newton
+from .continuation import Branch, BranchPoint, NewtonResult, follow, newton, serial_blas
 from .datamodels import DataModel, EmpiricalData, Gaussian, GaussianMixture
 from .drifts import DenseDrift, model_drift
 from .dynamics import Dynamics, drift, jacobian, score_weight
@@ -258,8 +258,9 @@ def follow_branch(model: DataModel, schedule: Schedule, dynamics: Dynamics = "sd
         raise ValueError(f"x0: expected shape ({model.dim},), got {guess.shape}")
     drift_ = model_drift(model, schedule, dynamics, matrix_free)
     try:
-        return follow(drift_, float(schedule.logsnr(t0)), float(schedule.logsnr(t1)), guess, k=min(k, model.dim),
-                      n_initial=n_initial, max_dmargin=max_dmargin, max_rel=max_rel, max_dx=max_dx,
-                      min_step=min_step, fold_margin=fold_margin)
+        with serial_blas(drift_):
+            return follow(drift_, float(schedule.logsnr(t0)), float(schedule.logsnr(t1)), guess,
+                          k=min(k, model.dim), n_initial=n_initial, max_dmargin=max_dmargin, max_rel=max_rel,
+                          max_dx=max_dx, min_step=min_step, fold_margin=fold_margin)
     except ValueError as err:
         raise ValueError(f"x0: Newton did not converge to a fixed point at t_start = {t0:g}") from err

@@ -100,9 +100,10 @@ class Schedule(ABC):
         return -self.log_alpha(t)
 
     def logsnr(self, t: ArrayLike) -> Array:
-        """log(alpha^2 / sigma^2)."""
+        """log(alpha^2 / sigma^2) (unclamped: +inf where sigma^2 underflows to 0, t below about 1e-308)."""
         t = self.check_t(t)
-        return 2.0 * self._log_alpha(t) - self._log_sigma2(t)
+        with np.errstate(divide="ignore"):
+            return 2.0 * self._log_alpha(t) - self._log_sigma2(t)
 
     def t_of_logsnr(self, logsnr: ArrayLike) -> Array:
         """Inverse of :meth:`logsnr` (logsnr decreases with t); clipped to (0, T]."""

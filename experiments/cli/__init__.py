@@ -18,7 +18,7 @@ import sys
 from symbreak.experiments.cli.args import Parser, UsageError
 
 COMMANDS = ("critical_time", "diversity", "figures", "fixed_points", "gls_table", "late_start", "sample", "train",
-            "validate")
+            "validate", "window")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,9 +30,8 @@ from symbreak.experiments.cli.theory_args import (
     theory_model_from_args,
 )
 
-DATASET_FLAGS = ("method", "scale", "max_points", "seed", "out")  # dests that apply to datasets only
-DEFAULT_MAX_POINTS = 5000
-DEFAULTS = {"max_points": DEFAULT_MAX_POINTS, "seed": 0}
+DATASET_FLAGS = ("method", "scale", "max_points", "seed", "bootstrap", "level", "out")  # datasets only
+DEFAULTS = {"seed": 0, "bootstrap": 0, "level": 0.9}
 STEM = "critical_time"
 DESCRIPTION = """\
 Critical time t_c where the central fixed point of the generative dynamics loses stability (followed
@@ -73,9 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--scale", default=None, choices=["auto", "none", "unit"],
                        help="auto (default): 0..255 integers or [0, 1] floats to [-1, 1]; unit: min-max to "
                             "[-1, 1]; none: as they are")
-    group.add_argument("--max-points", dest="max_points", type=int, default=DEFAULT_MAX_POINTS,
-                       help=f"the exact route uses a seeded random subset of this many samples when there "
-                            f"are more (default {DEFAULT_MAX_POINTS})")
+    group.add_argument("--max-points", dest="max_points", type=int, default=None,
+                       help="the exact route uses a seeded random subset of this many samples when there "
+                            "are more (default: all samples)")
+    group.add_argument("--bootstrap", type=int, default=0,
+                       help="B resamples of the data for a confidence interval of t_c (exact route; the "
+                            "Gaussian route's interval is asymptotic; default 0: no interval)")
+    group.add_argument("--level", type=float, default=0.9, help="confidence level of the interval (default 0.9)")
     group.add_argument("--seed", type=int, default=0, help="seed of the samples drawn and the subset (default 0)")
     add_out_argument(group, "folder for the branch CSV, JSON sidecar, soft direction (.npy) and plot (PNG + PDF)")
     add_report_arguments(parser)
@@ -114,7 +117,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     data = load_data(args)
     with flags_in_errors():
         result = dataset_critical_times(data, schedule, method, args.dynamics, max_points=args.max_points,
-                                        seed=args.seed, k=args.k)
+                                        seed=args.seed, k=args.k, bootstrap=args.bootstrap, level=args.level)
     config = provenance(resolved_config(args, schedule, method), [data.config.get("path")])
     files = [] if out is None else write_outputs(result, config, out)
     text = None if args.json else dataset_text(result) + (f"\nwrote {', '.join(files)} to {out}" if files else "")
@@ -147,7 +150,8 @@ def resolved_config(args: argparse.Namespace, schedule, method: str) -> dict:
     """Everything that determines a dataset result (to save beside every output)."""
     return {"command": "critical-time", "data": args.data, "method": method, "schedule": schedule.config(),
             "dynamics": args.dynamics, "scale": args.scale or "auto", "n": args.n,
-            "max_points": args.max_points, "seed": args.seed, "k": args.k}
+            "max_points": args.max_points, "seed": args.seed, "k": args.k, "bootstrap": args.bootstrap,
+            "level": args.level}
 
 
 def output_names() -> list[str]:

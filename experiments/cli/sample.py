@@ -13,6 +13,7 @@ from symbreak.experiments.cli.args import (
     add_cache_arguments,
     add_data_argument,
     add_device_argument,
+    add_model_argument,
     add_out_argument,
     add_quick_argument,
     add_report_arguments,
@@ -57,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--denoiser", default=None, choices=["exact", "network"],
                    help="exact (the data model's posterior mean, or the finite-data one) | network; "
                         "default exact when the data have an exact model, else network")
+    add_model_argument(p)
     add_device_argument(p)
     p.add_argument("--trajectory", action="store_true", help="also save the states at every grid time")
     p.add_argument("--eta", type=float, default=None, help="ddim only: 0 deterministic (default) ... 1 (DDPM)")
@@ -85,6 +87,8 @@ def _check_args(args: argparse.Namespace) -> None:
     from symbreak.experiments.output import check_outputs
     from symbreak.experiments.sampling.draw import check_steps
 
+    if args.steps < 1:
+        raise ValueError(f"--steps: must be >= 1, got {args.steps}")
     check_steps(args.steps)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size: must be >= 1, got {args.batch_size}")
@@ -106,7 +110,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _denoiser(args: argparse.Namespace, dataset, schedule):
-    """(kind, denoiser): the exact posterior mean, or the cached network (trained when missing)."""
+    """(kind, denoiser, model provenance or None): the exact posterior mean, or the cached network (trained
+    when missing) with its cache key and weights hash."""
     from symbreak.experiments.models.denoisers import ExactDenoiser
 
     kind = args.denoiser or ("exact" if dataset.model is not None else "network")
@@ -116,12 +121,24 @@ def _denoiser(args: argparse.Namespace, dataset, schedule):
         model = dataset.model if dataset.model is not None else dataset.empirical()
         return kind, ExactDenoiser(model, schedule, dataset.shape), None
     from symbreak.experiments.cli.args import network_recipe
-    from symbreak.experiments.models.training import load_or_train_model
+    from symbreak.experiments.models import training
 
     extra = {k: v for k, v in (("cache_dir", args.cache_dir), ("progress", show_progress(args))) if v}
     config = network_recipe(dataset, quick=True) if args.quick else None
-    cached = load_or_train_model(dataset, schedule, config, device=device_of(args), retrain=args.retrain, **extra)
-    return kind, cached.denoiser, cached.provenance()
+    denoiser = training.load_or_train(dataset, schedule, config, device=device_of(args), retrain=args.retrain,
+                                      **extra)
+    return kind, denoiser, training.cached_provenance(dataset, schedule, config, cache_dir=args.cache_dir)
+
+
+def _user_model(args: argparse.Namespace, device):
+    """The ``--model`` (None without it), its network calls chunked at ``--batch-size``."""
+    if args.model is None:
+        return None
+    if args.denoiser is not None or args.retrain:
+        raise ValueError("--model: brings its own denoiser; drop --denoiser and --retrain")
+    from symbreak.experiments.models.user import open_model
+
+    return open_model(args.model, device=device, max_batch=args.batch_size)
 
 
 def _critical_time(dataset, schedule):
@@ -178,14 +195,20 @@ def run(args: argparse.Namespace) -> int:
     ctx = init_distributed(device_of(args))
     if ctx.active and args.trajectory:
         raise ValueError("--trajectory: not supported under torchrun; run it in one process")
-    schedule = get_schedule(args.schedule)
     device = resolve_device(device_of(args), ctx)
+    user = _user_model(args, device)
+    schedule = get_schedule(args.schedule) if user is None else user.denoiser.schedule
     dataset = load_dataset(args.data)
+    if user is not None:
+        from symbreak.experiments.paper.setup import in_model_range
+
+        dataset = in_model_range(dataset, user)
     t_start = None if args.t_start is None else parse_t_start(
         args.t_start, schedule, critical_time=_critical_time(dataset, schedule))
     grid = default_grid(schedule, args.steps, t_start)
     init = _init_states(args.init, seeds, dataset.shape) if args.init is not None else None
-    denoiser_kind, denoiser, model = _denoiser(args, dataset, schedule)
+    denoiser_kind, denoiser, model = ("model", user.denoiser, None) if user is not None else _denoiser(
+        args, dataset, schedule)
     draw = _Draw(args, dataset, denoiser, sampler, options, grid, t_start, init)
     samples = map_seeds(draw, seeds, ctx)
     if not ctx.is_main:
@@ -196,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
         "start": draw.start, "t_start": float(grid[0]), "t_grid": grid.tolist(),
         "seeds": {"spec": spec, "count": len(seeds), "list": seeds},
         "denoiser": denoiser_kind, "device": str(device), "world_size": ctx.world_size,
-        "batch_size": args.batch_size, "moments": args.moments, "init": args.init}
+        "batch_size": args.batch_size, "moments": args.moments, "init": args.init,
+        "model": None if user is None else user.config}
     config = provenance(config, [dataset.config.get("path"), args.init], model)
     config["output"] = _write(Path(args.out), samples, draw.trajectories if args.trajectory else None, config)
     report(args, config, f"wrote {args.out} ({samples.shape[0]} samples, {sampler.name}, {args.steps} steps "

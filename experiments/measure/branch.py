@@ -27,7 +27,7 @@ from torch import Tensor
 
 from symbreak.experiments.measure.drift import LearnedDrift, flat_points
 from symbreak.experiments.measure.fixed_points import FixedPointSolve, newton_fixed_point
-from symbreak.experiments.measure.spectrum import Spectrum, _dense_spectrum, jacobian_spectrum, resolve_method
+from symbreak.experiments.measure.spectrum import JacobianSpectrum, _dense_spectrum, jacobian_spectrum, resolve_method
 from symbreak.experiments.models.denoisers import Denoiser
 from symbreak.experiments.models.oracle import differentiable
 from symbreak.theory import Schedule
@@ -102,29 +102,27 @@ class _BranchFollower:
     newton: dict
     spectrum: dict
 
-    def solve(self, logsnr: float, x0: Tensor) -> tuple[FixedPointSolve, Spectrum]:
+    def solve(self, logsnr: float, x0: Tensor) -> tuple[FixedPointSolve, JacobianSpectrum]:
         t = float(self.denoiser.schedule.t_of_logsnr(logsnr))
         drift_t = LearnedDrift(self.denoiser, t, self.dynamics)
         sol = newton_fixed_point(drift_t, x0, method=self.method, **self.newton)
         if sol.jacobian is not None:
-            evals, anti = _dense_spectrum(sol.jacobian[None], drift_t.beta, self.k)
-            return sol, Spectrum(drift_t.t, evals, anti, "dense")
-        return sol, jacobian_spectrum(self.denoiser, sol.x, t, dynamics=self.dynamics, k=self.k,
+            _, anti = _dense_spectrum(sol.jacobian[None], drift_t.beta, self.k)
+            return sol, JacobianSpectrum(drift_t.t, sol.eigenvalues_over_beta[None, :self.k], anti, "dense")
+        return sol, jacobian_spectrum(self.denoiser, sol.state, t, dynamics=self.dynamics, k=self.k,
                                       method=self.method, **self.spectrum)
 
     def curves(self, grid: Array, xs: list[Tensor], evals: Array, segment: NDArray[np.int64],
                noise: Array, band: float) -> Curves:
         """The sampled eigenvalue curves, refinable between two samples of one segment by Newton from
         their interpolation (None where Newton finds no fixed point); theory.critical's event search
-        works on these. ``noise``: the margin's noise level at each sample: the Newton residual
-        max|b|/beta, and the non-symmetry of J times |margin| (an exact score has a symmetric J, so
-        a network's non-symmetry measures how far its J / beta can be from a score's); ``band``: the
-        model-error band (module docstring)."""
+        works on these. ``noise``: the margin's round-off level at each sample (:func:`_round_off`);
+        ``band``: the model-error band (module docstring)."""
         def evaluate(ell: float) -> tuple[Array, None] | None:
             i = int(np.clip(np.searchsorted(grid, ell) - 1, 0, len(grid) - 2))
             w = (ell - grid[i]) / (grid[i + 1] - grid[i])
             sol, spec = self.solve(ell, (1 - w) * xs[i] + w * xs[i + 1])
-            return (spec.eigenvalues[0], None, sol.x.detach().cpu().numpy()) if sol.converged else None
+            return (spec.eigenvalues[0], None, sol.x) if sol.converged else None
 
         return Curves(grid, evals, segment, evaluate, noise, band)
 
@@ -142,6 +140,13 @@ def model_error_band(logsnr: Array, margin: Array, converged: NDArray[np.bool_],
         linear = np.array([n.gain for n in noise]) * float(second_moment) <= LINEAR_PHASE
     dev = np.abs(margin - bulk)[linear & converged]
     return float(dev.max()) if dev.size else 0.0
+
+
+def _round_off(residual: Array, margin: Array) -> Array:
+    """The round-off level of a measured margin: the Newton residual max|b|/beta (damped Newton stops
+    at the network's own noise floor, float32 for a trained net) and at least 64 float64 eps |margin|.
+    The model's error (of which J's non-symmetry is one symptom) is the band's, not round-off."""
+    return np.maximum(residual, 64 * np.finfo(np.float64).eps * np.abs(margin))
 
 
 def _segments(converged: NDArray[np.bool_]) -> NDArray[np.int64]:
@@ -176,7 +181,8 @@ def follow_central_branch(denoiser: Denoiser, *, dynamics: str = "sde", n_points
     logsnr, seeds Newton; the top-k eigenvalues of sym(J)/beta are measured there. Events and the
     critical time follow ``theory.critical`` exactly (its ``find_events`` runs on these curves):
     crossings refined by Brent's method, closest approaches (local maxima below zero) by a bounded
-    Brent search, counted only when they stand above the margin's noise (the Newton residual), and
+    Brent search, counted only when they stand above the margin's round-off (the Newton residual) and
+    its model-error band (module docstring), and
     t_c is the first event (theory's :func:`choose_critical`; ``near_zero`` is kept for old callers
     and has no effect). A grid point where damped Newton finds no fixed point
     (residual above ``accept``: the branch folded away) breaks the branch into segments, and the
@@ -202,16 +208,15 @@ def follow_central_branch(denoiser: Denoiser, *, dynamics: str = "sde", n_points
         secant = i >= 2 and converged[-1] and converged[-2]
         guess = xs[-1] + (xs[-1] - xs[-2]) * (ell - grid[i - 1]) / (grid[i - 1] - grid[i - 2]) if secant else x_prev
         sol, spec = follow.solve(float(ell), guess)
-        xs.append(sol.x)
-        x_prev = sol.x if sol.converged else x_prev
+        xs.append(sol.state)
+        x_prev = sol.state if sol.converged else x_prev
         evals.append(spec.eigenvalues[0])
         anti.append(spec.nonsymmetry[0])
         residual.append(sol.residual)
         converged.append(sol.converged)
     evals_arr, ok = np.array(evals), np.array(converged)
     segment = _segments(ok)
-    anti_arr = np.nan_to_num(np.array(anti), nan=0.0)
-    noise = np.maximum(np.array(residual), (anti_arr + 64 * np.finfo(np.float64).eps) * np.abs(evals_arr[:, 0]))
+    noise = _round_off(np.array(residual), evals_arr[:, 0])
     band = model_error_band(grid, evals_arr[:, 0], ok, schedule, dynamics, second_moment)
     events = find_events(follow.curves(grid, xs, evals_arr, segment, noise, band), schedule)
     chosen = choose_critical(events, float(evals_arr[0, 0]))

@@ -1,7 +1,8 @@
 """Fixed points of the learned drift: Newton steps on b(x, t) = 0.
 
 d <= ``DENSE_MAX_DIM``: each step solves with the dense Jacobian; larger d: Newton-Krylov (GMRES on
-J v products), never the d x d matrix. The Newton state is float64 whatever the network's dtype.
+J v products), never the d x d matrix. The Newton state is float64 whatever the network's dtype. The
+result is theory's :class:`symbreak.theory.continuation.NewtonResult` with the torch state and Jacobian.
 """
 from __future__ import annotations
 
@@ -14,19 +15,33 @@ from torch import Tensor
 
 from symbreak.experiments.measure.drift import LearnedDrift
 from symbreak.experiments.measure.spectrum import resolve_method
+from symbreak.theory.continuation import NewtonResult
 
 
 @dataclass(frozen=True)
-class FixedPointSolve:
-    """A zero of the drift at one time: x (d,), the residual max|b(x)| / beta, the Newton steps
-    taken, whether the residual is below the acceptance level (else the best iterate, e.g. past a
-    fold of the branch where no fixed point is near) and, on the dense route, the Jacobian J at x."""
+class FixedPointSolve(NewtonResult):
+    """Theory's Newton result for a learned drift: ``x`` (d,) float64 numpy, ``iterations`` the Newton
+    steps taken, ``converged`` whether the residual max|b(x)| / beta is below the acceptance level (else
+    the best iterate, e.g. past a fold of the branch where no fixed point is near), ``noise`` the residual
+    (the network's noise floor on the margin); on the dense route every eigenpair of sym(J) / beta,
+    descending (empty on the matrix-free route, where :func:`.spectrum.jacobian_spectrum` measures the
+    top ones). Torch fields: ``state``, x as a tensor on the denoiser's device, and ``jacobian``, J at x
+    on the dense route (None otherwise)."""
 
-    x: Tensor
-    residual: float
-    n_iter: int
-    converged: bool
-    jacobian: Tensor | None
+    state: Tensor | None = None
+    jacobian: Tensor | None = None
+
+
+def _solve_result(drift_t: LearnedDrift, x: Tensor, res: float, n_iter: int, converged: bool,
+                  jac: Tensor | None) -> FixedPointSolve:
+    """The result at x, with the eigenpairs of sym(J) / beta when J was formed."""
+    if jac is None:
+        w, v = np.zeros(0), np.zeros((drift_t.dim, 0))
+    else:
+        j = jac.detach().cpu().double().numpy()
+        w, v = np.linalg.eigh(0.5 * (j + j.T) / drift_t.beta)
+        w, v = w[::-1].copy(), v[:, ::-1].copy()
+    return FixedPointSolve(x.detach().cpu().double().numpy(), w, v, n_iter, converged, res, res, x, jac)
 
 
 def _krylov_step(drift_t: LearnedDrift, x: Tensor, b: Tensor, krylov_tol: float) -> Tensor:
@@ -73,7 +88,7 @@ def newton_fixed_point(drift_t: LearnedDrift, x0: Tensor, *, method: str = "auto
         if trial is None:
             break
         x, b = trial
-    return FixedPointSolve(x, res, n_iter, res <= accept, jac)
+    return _solve_result(drift_t, x, res, n_iter, res <= accept, jac)
 
 
 def _backtrack(drift_t: LearnedDrift, x: Tensor, b: Tensor, step: Tensor) -> tuple[Tensor, Tensor] | None:

@@ -9,6 +9,9 @@
   (a stochastic sampler with independent seeds); phi(t) = P(both end in the same class). For a
   trajectory at x_t ~ p_t and the exact reverse dynamics, phi = E_x[sum_a P(a | x_t = x)^2], which
   for two Gaussians +-m is Biroli's closed form (``theory.biroli``).
+- Forward-backward (Sclocchi, Favero & Wyart 2025): a clean point y noised to x_t and denoised back;
+  the probability that its class survives. With the exact score x_t is a sample of p_t and the end and
+  y are independent draws of p(y | x_t), so the retention equals the cloning probability for any data.
 """
 from __future__ import annotations
 
@@ -21,12 +24,11 @@ import pandas as pd
 import torch
 from numpy.typing import ArrayLike, NDArray
 from scipy import linalg
-
 from symbreak.experiments.models.denoisers import Denoiser
 from symbreak.experiments.models.oracle import denoiser_device
 from symbreak.experiments.sampling.grids import uniform_grid
-from symbreak.experiments.sampling.samplers import SampleResult, get_sampler
-from symbreak.experiments.sampling.seeds import parse_seeds
+from symbreak.experiments.sampling.samplers import Sampler, SampleResult, get_sampler
+from symbreak.experiments.sampling.seeds import parse_seeds, per_sample_noise
 from symbreak.experiments.sampling.starts import start_state
 from symbreak.theory import Schedule
 from symbreak.theory.checks import finite_array
@@ -245,14 +247,20 @@ class CloneOutcome:
         return math.sqrt(max(p * (1 - p), 1e-300) / len(self.class_a))
 
 
+def stochastic_sampler(sampler: str, opts: dict, what: str) -> Sampler:
+    """The sampler ``sampler``, refused unless it draws fresh noise with ``opts`` (``what`` needs it)."""
+    run = get_sampler(sampler)
+    if not run.stochastic(**run.resolve_options(opts)):
+        raise ValueError(f"sampler: {what} needs a stochastic sampler (sde, ddpm, ddim with eta > 0), got {sampler!r}")
+    return run
+
+
 def clone(denoiser: Denoiser, x_t: torch.Tensor | ArrayLike, t: float, classify: Callable[[Array], ArrayLike], *,
           seeds: Sequence[int] | str, n_steps: int = 200, sampler: str = "sde", **opts) -> CloneOutcome:
     """Two independent continuations of states x_t (B, *shape) from t to 0 on a uniform grid of
     ``n_steps`` steps with a stochastic ``sampler`` (step noise from seeds derived from (seed, 1) and
     (seed, 2)), each end classified by ``classify`` ((B, d) -> labels)."""
-    run = get_sampler(sampler)
-    if not run.stochastic(**run.resolve_options(opts)):
-        raise ValueError(f"sampler: cloning needs a stochastic sampler (sde, ddpm, ddim with eta > 0), got {sampler!r}")
+    run = stochastic_sampler(sampler, opts, "cloning")
     seeds = parse_seeds(seeds, "seeds")
     grid = uniform_grid(denoiser.schedule, t, n_steps)
     x_t = torch.as_tensor(x_t, dtype=torch.float64, device=denoiser_device(denoiser))
@@ -280,25 +288,100 @@ class CloningResult:
         return pd.DataFrame(cols)
 
 
+@dataclass(frozen=True)
+class ReferenceRun:
+    """Reverse-process paths from N(0, I) at T: the decreasing ``grid`` (a uniform grid with the cloning
+    times inserted), the sampler's result with its trajectory, and (when a classifier was given) the class
+    of the denoised estimate D(x_t, t) at every grid time, the end state's at t = 0 (``labels`` (n + 1, B))."""
+
+    grid: Array
+    result: SampleResult
+    labels: Labels | None
+
+    def states_at(self, t: float) -> torch.Tensor:
+        """The paths' states at the grid time ``t`` (one of the inserted times)."""
+        return self.result.trajectory[int(np.flatnonzero(self.grid == t)[0])]
+
+
+def _labels_callback(classify: Callable[[Array], ArrayLike], out: list[Labels]) -> Callable:
+    """A sampler callback that appends classify(D(x_t, t)) (the estimate the step used) to ``out``."""
+    def record(info) -> None:
+        d = info.denoised.reshape(info.denoised.shape[0], -1).detach().cpu().numpy().astype(np.float64)
+        out.append(np.asarray(classify(d), dtype=np.int64))
+    return record
+
+
+def reference_run(denoiser: Denoiser, times: ArrayLike, *, seeds: Sequence[int] | str, n_steps: int = 400,
+                  sampler: str = "sde", classify: Callable[[Array], ArrayLike] | None = None,
+                  **opts) -> ReferenceRun:
+    """One run per seed from N(0, I) at T on a uniform grid of ``n_steps`` steps with ``times`` inserted,
+    trajectory kept; ``classify`` labels D(x_t, t) along the way (from the sampler's own evaluations, so
+    the labels cost no extra network call) for :func:`commitment_times`."""
+    schedule = denoiser.schedule
+    ts = np.atleast_1d(finite_array("times", times))
+    seeds = parse_seeds(seeds, "seeds")
+    grid = np.union1d(uniform_grid(schedule, schedule.T, n_steps).numpy(), schedule.check_t(ts, "times"))[::-1].copy()
+    start = start_state("noise", seeds, denoiser.shape, schedule, schedule.T, device=denoiser_device(denoiser)).x
+    labels: list[Labels] = []
+    callback = None if classify is None else _labels_callback(classify, labels)
+    with torch.no_grad():
+        ref = get_sampler(sampler)(denoiser, start, grid, seeds=seeds, return_trajectory=True, callback=callback,
+                                   **opts)
+    if classify is not None:
+        labels.append(np.asarray(classify(ref.x.reshape(len(seeds), -1).cpu().numpy()), dtype=np.int64))
+    return ReferenceRun(grid, ref, None if classify is None else np.stack(labels))
+
+
+def continuation_steps(t: float, n_steps: int, T: float) -> int:
+    """Steps of a continuation from t to 0: as many as a uniform ``n_steps`` grid on [0, T] spends there, >= 20."""
+    return max(20, round(n_steps * t / T))
+
+
+def clone_along(denoiser: Denoiser, ref: ReferenceRun, times: ArrayLike, classify: Callable[[Array], ArrayLike], *,
+                seeds: Sequence[int] | str, n_steps: int = 400, sampler: str = "sde", **opts) -> list[CloneOutcome]:
+    """:func:`clone` of the reference paths' states at each of ``times`` (decreasing), with
+    :func:`continuation_steps` steps and step noise from seeds derived from (seed, 3, j)."""
+    seeds = parse_seeds(seeds, "seeds")
+    ts = np.sort(np.atleast_1d(finite_array("times", times)))[::-1]
+    T = denoiser.schedule.T
+    return [clone(denoiser, ref.states_at(float(t)), float(t), classify, seeds=derived_seeds(seeds, 3, j),
+                  n_steps=continuation_steps(float(t), n_steps, T), sampler=sampler, **opts)
+            for j, t in enumerate(ts)]
+
+
+def forward_backward(denoiser: Denoiser, y: ArrayLike, t: float, classify: Callable[[Array], ArrayLike], *,
+                     seeds: Sequence[int] | str, n_steps: int = 200, sampler: str = "sde", **opts) -> CloneOutcome:
+    """Sclocchi, Favero & Wyart (2025): clean points y (B, d) noised to x_t = alpha(t) y + sigma(t) eps
+    (eps from the seeds' ``data`` stream), denoised back to 0 with a stochastic ``sampler`` on a uniform
+    grid of ``n_steps`` steps (step noise from seeds derived from (seed, 1)); ``class_a`` = classify(y),
+    ``class_b`` the class of the end, so ``p_same`` is the probability that the class survives."""
+    run = stochastic_sampler(sampler, opts, "forward-backward")
+    seeds = parse_seeds(seeds, "seeds")
+    y = np.asarray(finite_array("y", y), dtype=np.float64).reshape(len(seeds), -1)
+    schedule, device = denoiser.schedule, denoiser_device(denoiser)
+    grid = uniform_grid(schedule, t, n_steps)
+    eps = per_sample_noise(seeds, denoiser.shape, device, stream="data")
+    y_t = torch.as_tensor(y, device=device).reshape(eps.shape)
+    x_t = float(schedule.alpha(float(grid[0]))) * y_t + float(schedule.sigma(float(grid[0]))) * eps
+    with torch.no_grad():
+        end = run(denoiser, x_t, grid, seeds=derived_seeds(seeds, 1), **opts).x
+    a = np.asarray(classify(y), dtype=np.int64)
+    b = np.asarray(classify(end.reshape(len(seeds), -1).cpu().numpy()), dtype=np.int64)
+    return CloneOutcome(float(grid[0]), a, b)
+
+
 def cloning_experiment(denoiser: Denoiser, times: ArrayLike, classify: Callable[[Array], ArrayLike], *,
                        seeds: Sequence[int] | str, n_steps: int = 400, sampler: str = "sde",
                        phi: Callable[[Array], ArrayLike] | None = None, **opts) -> CloningResult:
     """The cloning curve: one reference run per seed from N(0, I) at T on a uniform grid of ``n_steps``
-    steps with the ``times`` inserted; at each time its states are cloned (:func:`clone`, with as many
-    steps as the reference spends below that time, at least 20). ``phi`` maps tau to the theory curve.
+    steps with the ``times`` inserted (:func:`reference_run`); at each time its states are cloned
+    (:func:`clone_along`). ``phi`` maps tau to the theory curve.
     """
     schedule = denoiser.schedule
     ts = np.sort(schedule.check_t(np.atleast_1d(finite_array("times", times)), "times"))[::-1]
     seeds = parse_seeds(seeds, "seeds")
-    grid = np.union1d(uniform_grid(schedule, schedule.T, n_steps).numpy(), ts)[::-1].copy()
-    start = start_state("noise", seeds, denoiser.shape, schedule, schedule.T, device=denoiser_device(denoiser)).x
-    ref = get_sampler(sampler)(denoiser, start, grid, seeds=seeds, return_trajectory=True, **opts)
-    outcomes = []
-    for j, t in enumerate(ts):
-        k = int(np.flatnonzero(grid == t)[0])
-        steps = max(20, int(round(n_steps * t / schedule.T)))
-        outcomes.append(clone(denoiser, ref.trajectory[k], float(t), classify, seeds=derived_seeds(seeds, 3, j),
-                              n_steps=steps, sampler=sampler, **opts))
+    ref = reference_run(denoiser, ts, seeds=seeds, n_steps=n_steps, sampler=sampler, **opts)
+    outcomes = clone_along(denoiser, ref, ts, classify, seeds=seeds, n_steps=n_steps, sampler=sampler, **opts)
     tau = schedule.tau(ts)
     return CloningResult(ts, tau, np.array([o.p_same for o in outcomes]), np.array([o.stderr for o in outcomes]),
                          len(seeds), None if phi is None else np.asarray(phi(tau), dtype=np.float64))

@@ -534,14 +534,19 @@ class CachedModel:
     resolved: dict = field(repr=False)
 
     def provenance(self) -> dict:
-        """What identifies the model in an output's configuration: cache key and entry, the sha256 of
-        its state_dict file, the training configuration and schedule, and whether it came from the cache."""
-        weights = self.path / WEIGHTS
-        return {"cache_key": self.key, "entry": str(self.path),
-                "weights_sha256": sha256_file(weights) if weights.is_file() else None,
-                "from_cache": self.from_cache, "final_loss": self.final_loss, "seconds": self.seconds,
-                "train": self.resolved["train"], "schedule": self.resolved["schedule"],
-                "versions": self.resolved["versions"]}
+        """:func:`model_provenance` of this model."""
+        return model_provenance(self.path, self.key, self.resolved, self.from_cache, self.final_loss, self.seconds)
+
+
+def model_provenance(entry: Path, key: str, resolved: dict, from_cache: bool, final_loss: float | None,
+                     seconds: float | None) -> dict:
+    """What identifies a trained model in an output's configuration: cache key and entry, the sha256 of
+    its state_dict file, the training configuration, schedule and versions, and whether it was cached."""
+    weights = entry / WEIGHTS
+    return {"cache_key": key, "entry": str(entry),
+            "weights_sha256": sha256_file(weights) if weights.is_file() else None, "from_cache": from_cache,
+            "final_loss": final_loss, "seconds": seconds, "train": resolved["train"],
+            "schedule": resolved["schedule"], "versions": resolved["versions"]}
 
 
 def load_or_train_model(dataset: TrainingData, schedule: Schedule, config: TrainConfig | None = None, *,
@@ -588,6 +593,21 @@ def _cached_model(entry: Path, key: str, config: TrainConfig, schedule: Schedule
         return None
     denoiser = NetworkDenoiser(net.eval().requires_grad_(False), schedule, tuple(dataset.shape))
     return CachedModel(denoiser, entry, key, float(meta["seconds"]), float(meta["final_loss"]), True, resolved)
+
+
+def cached_provenance(dataset: TrainingData, schedule: Schedule, config: TrainConfig | None = None, *,
+                      cache_dir: str | os.PathLike | None = None) -> dict | None:
+    """:meth:`CachedModel.provenance` of the cache entry for (dataset, schedule, config), read from its
+    ``config.json`` (None when there is no such entry): what a command records beside its outputs."""
+    config = config or default_train_config(dataset)
+    resolved = resolved_config(dataset, schedule, config)
+    key = cache_key(resolved)
+    entry = cache_entry(dataset, key, cache_dir)
+    try:
+        meta = json.loads((entry / META).read_text())
+    except (OSError, ValueError):
+        return None
+    return model_provenance(entry, key, resolved, True, meta.get("final_loss"), meta.get("seconds"))
 
 
 def load_or_train(dataset: TrainingData, schedule: Schedule, config: TrainConfig | None = None, *,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -42,7 +42,7 @@ TABLE_SAMPLERS: dict[str, tuple[str, dict]] = {"DDPM": ("ddim", {"eta": 1.0}), "
                                                "PNDM": ("pndm", {})}
 TABLE_STEPS = (3, 5, 10)
 STARTS = ("vanilla", "gls-tc", "gls-best")
-ALL_STARTS = STARTS + ("teleport-tc",)
+ALL_STARTS = STARTS + ("teleport-tc", "trailing")  # trailing: N(0, I) at T on diffusers' trailing spacing
 RATIO_METRICS = ("fd", "sw", "w2")  # positive, lower is better: vanilla / GLS is a gain factor
 PAPER_TABLE = Path(str(files("symbreak.experiments") / "data")) / "paper_table1_fid.csv"
 PAPER_LABEL = "paper's FID on its datasets (Inception features, 50k samples) -- for reference, not comparable with FD"
@@ -86,15 +86,16 @@ class GLSTable:
     def to_frame(self) -> pd.DataFrame:
         return self.rows
 
-    def paired(self, metric: str | None = None, level: float = 0.95) -> pd.DataFrame:
-        """Each start against vanilla on the same seed blocks (sampler, n, start): the gain vanilla / start
-        and the difference vanilla - start of the metric's means, with paired bootstrap intervals."""
+    def paired(self, metric: str | None = None, level: float = 0.95, reference: str = "vanilla") -> pd.DataFrame:
+        """Each start against ``reference`` (vanilla, or e.g. trailing) on the same seed blocks (sampler, n,
+        start): the gain reference / start and the difference reference - start of the metric's means, with
+        paired bootstrap intervals."""
         metric = metric or self.primary
         part = self.blocks[self.blocks.metric == metric]
         records = []
         for (sampler, n), g in part.groupby(["sampler", "n"], sort=False):
-            vanilla = g[g.start == "vanilla"].sort_values("block").value.to_numpy()
-            for start in self.starts[1:]:
+            vanilla = g[g.start == reference].sort_values("block").value.to_numpy()
+            for start in (s for s in self.starts if s != reference):
                 other = g[g.start == start].sort_values("block").value.to_numpy()
                 records.append({"sampler": sampler, "n": n, "start": start, "metric": metric,
                                 **asdict(paired_gain(vanilla, other, level))})
@@ -216,7 +217,8 @@ def gls_table(setup: Setup, seeds: Sequence[int], selection_seeds: Sequence[int]
                 best = min(swept, key=lambda r: r["value"])["t_start"]
                 drawn: dict[tuple[str, float | None], Samples] = {}
                 for start in starts:
-                    samples = _draw(setup, method, seeds, *_start_of(start, crit["t_c"], best), drawn, threads)
+                    spaced = replace(method, spacing="trailing") if start == "trailing" else method
+                    samples = _draw(setup, spaced, seeds, *_start_of(start, crit["t_c"], best), drawn, threads)
                     keys = {"sampler": label, "n": n, "start": start, "t_start": samples.config["t_start"],
                             "step": samples.config["step_start"], "nfe": samples.nfe}
                     values = suite.block_values(samples.x)
@@ -244,7 +246,7 @@ def _check_starts(starts: Sequence[str]) -> tuple[str, ...]:
 def _start_of(start: str, t_c: float, best: float) -> tuple[str, float | None]:
     """(start kind of :func:`_draw`, t_start) of a table start."""
     return {"vanilla": ("noise", None), "gls-tc": ("gls", t_c), "gls-best": ("gls", best),
-            "teleport-tc": ("teleport", t_c)}[start]
+            "teleport-tc": ("teleport", t_c), "trailing": ("noise", None)}[start]
 
 
 def _seed_note(seeds: Sequence[int]) -> dict:
@@ -256,7 +258,7 @@ def _draw(setup: Setup, method: Method, seeds: Sequence[int], kind: str, t: floa
     """Samples of one start, reused when two starts coincide (t_c on the best swept start). Teleportation
     runs through the Gaussian start's slot of :func:`draw_samples` with the teleport map (its config
     records kind 'teleport' under ``gls``)."""
-    key = (kind, t)
+    key = (kind, t, method.spacing)
     if key not in drawn:
         source = TeleportSource(setup.gls.y) if kind == "teleport" else setup.gls
         drawn[key] = draw_samples(setup.denoiser, method, seeds, start="noise" if t is None else "gls", t_start=t,

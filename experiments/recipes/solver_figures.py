@@ -2,7 +2,8 @@
 
 The GLS table (:func:`symbreak.experiments.paper.gls_table.gls_table`) extended to DPM-Solver++ 2M / 3M
 (Lu et al. 2022) and UniPC (Zhao et al. 2023) beside the paper's DDPM (eta = 1), DDIM and PNDM, at
-n = 3, 5, 10 steps, with four starts on the same seeds: vanilla (N(0, I) at the uniform-skip start), GLS at
+n = 3, 5, 10 steps, with five starts on the same seeds: vanilla (N(0, I) at the uniform-skip start), trailing
+(N(0, I) at T on diffusers' trailing timesteps, the grid today's solvers are run on), GLS at
 the Gaussian-approximation t_c, teleportation at t_c (the noise start carried to t_c by the Gaussian's
 probability-flow ODE) and GLS at the best start of a sweep (chosen on separate seeds). On digits (the
 trained network, FD on the feature classifier) and on gmm-2d (the exact denoiser, exact W2). Gains are
@@ -27,7 +28,7 @@ STEPS = (3, 5, 10)
 DATA = {"digits": "network", "gmm-2d": "exact"}
 FULL_SWEEP_EVERY = 2  # every 2nd start of the 18-point sweep in a full run (9 starts; the quick run: every 5th)
 START_STYLE = {"vanilla": ("#0072B2", "o"), "gls-tc": ("#E69F00", "s"), "teleport-tc": ("#009E73", "^"),
-               "gls-best": ("#CC79A7", "D")}
+               "gls-best": ("#CC79A7", "D"), "trailing": ("#56B4E9", "P")}
 PAPER_LABEL = "paper's FID on MNIST (Inception features; reference, not comparable with our FD)"
 
 
@@ -49,12 +50,15 @@ class SolverTableResult:
     quick: bool
 
     def frame(self, data: str) -> pd.DataFrame:
-        """summary() of a data set's table joined with the paired gains of its primary metric."""
-        table = self.tables[data]
-        paired = table.paired().pivot(index=["sampler", "n"], columns="start",
-                                      values=["ratio", "ratio_low", "ratio_high"])
-        paired.columns = [f"{v}_{s}" for v, s in paired.columns]
-        return table.summary().merge(paired.reset_index(), on=["sampler", "n"], sort=False)
+        """summary() of a data set's table joined with the paired gains of its primary metric over vanilla
+        (``ratio_<start>``) and over the trailing-spacing start (``trailing_ratio_<start>``)."""
+        table, frame = self.tables[data], self.tables[data].summary()
+        for reference, prefix in (("vanilla", ""), ("trailing", "trailing_")):
+            paired = table.paired(reference=reference).pivot(index=["sampler", "n"], columns="start",
+                                                             values=["ratio", "ratio_low", "ratio_high"])
+            paired.columns = [f"{prefix}{v}_{s}" for v, s in paired.columns]
+            frame = frame.merge(paired.reset_index(), on=["sampler", "n"], sort=False)
+        return frame
 
     def summary(self) -> dict:
         out = {}
@@ -107,11 +111,11 @@ def _metric_panel(rec: Recorder, ax, letter: str, data: str, r: SolverTableResul
     for k, start in enumerate(ALL_STARTS):
         colour, marker = START_STYLE[start]
         err = np.vstack([s[start] - s[f"{start}_ci_low"], s[f"{start}_ci_high"] - s[start]])
-        rec.points(ax, start, x + 0.16 * (k - 1.5), s[start], columns={"data": data, "sampler": s.sampler.to_numpy(),
+        rec.points(ax, start, x + 0.14 * (k - 2), s[start], columns={"data": data, "sampler": s.sampler.to_numpy(),
                    "n": s.n.to_numpy().astype(np.int64), "ci_low": s[f"{start}_ci_low"].to_numpy(),
                    "ci_high": s[f"{start}_ci_high"].to_numpy()},
                    color=colour, marker=marker, s=12, zorder=3, edgecolors="black", linewidths=0.3)
-        ax.errorbar(x + 0.16 * (k - 1.5), s[start], yerr=np.clip(err, 0, None), fmt="none", ecolor=colour,
+        ax.errorbar(x + 0.14 * (k - 2), s[start], yerr=np.clip(err, 0, None), fmt="none", ecolor=colour,
                     elinewidth=0.7)
     floor = table.floor[table.primary]
     rec.mark(ax, floor.value, "event", f"held-out floor {floor.value:.3g}", axis="y", approx=True,
@@ -129,11 +133,11 @@ def _gain_panel(rec: Recorder, ax, letter: str, data: str, r: SolverTableResult)
     for k, start in enumerate(ALL_STARTS[1:]):
         colour, marker = START_STYLE[start]
         v, lo, hi = s[f"ratio_{start}"], s[f"ratio_low_{start}"], s[f"ratio_high_{start}"]
-        rec.points(ax, start, x + 0.2 * (k - 1), v, columns={"data": data, "sampler": s.sampler.to_numpy(),
+        rec.points(ax, start, x + 0.16 * (k - 1.5), v, columns={"data": data, "sampler": s.sampler.to_numpy(),
                    "n": s.n.to_numpy().astype(np.int64), "ci_low": lo.to_numpy(), "ci_high": hi.to_numpy(),
                    "metric": table.primary}, color=colour, marker=marker, s=12, zorder=3, edgecolors="black",
                    linewidths=0.3)
-        ax.errorbar(x + 0.2 * (k - 1), v, yerr=np.clip(np.vstack([v - lo, hi - v]), 0, None), fmt="none",
+        ax.errorbar(x + 0.16 * (k - 1.5), v, yerr=np.clip(np.vstack([v - lo, hi - v]), 0, None), fmt="none",
                     ecolor=colour, elinewidth=0.7)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
@@ -167,34 +171,39 @@ def _table_panel(rec: Recorder, ax, letter: str, r: SolverTableResult) -> None:
     for row in s[s.n.isin([3, 5])].to_dict(orient="records"):
         ref = paper.get(int(row["n"]), {}).get(f"{row['sampler']} vanilla -> gls", "—")
         gain, tele = (_gain_text(row, start) for start in ("gls-tc", "teleport-tc"))
+        over_trailing = _gain_text(row, "gls-tc", prefix="trailing_")
         rows.append({"sampler": row["sampler"], "n": int(row["n"]), "paper_mnist_fid": ref, "gain_tc": gain,
-                     "gain_teleport": tele})
-        cells.append([row["sampler"], int(row["n"]), f"{row['vanilla']:.3g}", f"{row['gls-tc']:.3g}",
-                      f"{row['teleport-tc']:.3g}", f"{row['gls-best']:.3g} ({int(row['step_best'])})", gain, tele, ref])
+                     "gain_teleport": tele, "gain_tc_over_trailing": over_trailing})
+        cells.append([row["sampler"], int(row["n"]), f"{row['vanilla']:.3g}", f"{row['trailing']:.3g}",
+                      f"{row['gls-tc']:.3g}", f"{row['teleport-tc']:.3g}",
+                      f"{row['gls-best']:.3g} ({int(row['step_best'])})", gain, tele, over_trailing, ref])
     rec.table(ax, "solver table", rows)
-    t = ax.table(cellText=cells, colLabels=["sampler", "n", "vanilla", "GLS $t_c$", "teleport $t_c$",
-                                            "GLS best (step)", "vanilla / GLS $t_c$", "vanilla / teleport",
-                                            "paper MNIST FID\nvanilla -> gls"],
+    t = ax.table(cellText=cells, colLabels=["sampler", "n", "vanilla", "trailing", "GLS $t_c$", "teleport $t_c$",
+                                            "GLS best\n(step)", "vanilla /\nGLS $t_c$", "vanilla /\nteleport",
+                                            "trailing /\nGLS $t_c$", "paper MNIST FID\nvanilla -> gls"],
                  loc="center", cellLoc="center", bbox=[0.0, 0.0, 1.0, 1.0],
-                 colWidths=[0.09, 0.04, 0.08, 0.08, 0.09, 0.11, 0.17, 0.17, 0.17])
+                 colWidths=[0.08, 0.03, 0.06, 0.06, 0.06, 0.07, 0.08, 0.13, 0.13, 0.13, 0.14])
     t.auto_set_font_size(False)
     t.set_fontsize(6)
 
 
-def _gain_text(row: dict, start: str, sep: str = " ") -> str:
-    return f"{row[f'ratio_{start}']:.2f}×{sep}[{row[f'ratio_low_{start}']:.2f}, {row[f'ratio_high_{start}']:.2f}]"
+def _gain_text(row: dict, start: str, sep: str = "\n", prefix: str = "") -> str:
+    return (f"{row[f'{prefix}ratio_{start}']:.2f}×{sep}[{row[f'{prefix}ratio_low_{start}']:.2f}, "
+            f"{row[f'{prefix}ratio_high_{start}']:.2f}]")
 
 
 def solver_caption(r: SolverTableResult) -> str:
     d = r.frame("digits")
     new = d[d.sampler.isin(["DPM++2M", "DPM++3M", "UniPC"]) & d.n.isin([3, 5])].to_dict(orient="records")
-    parts = "; ".join(f"{row['sampler']}-{int(row['n'])} GLS {_gain_text(row, 'gls-tc')}, teleport "
-                      f"{_gain_text(row, 'teleport-tc')}" for row in new)
+    parts = "; ".join(f"{row['sampler']}-{int(row['n'])} GLS {_gain_text(row, 'gls-tc', ' ')} (over trailing "
+                      f"{_gain_text(row, 'gls-tc', ' ', 'trailing_')}), teleport {_gain_text(row, 'teleport-tc', ' ')}"
+                      for row in new)
     c, blocks = r.tables["digits"].critical, int(r.tables["digits"].rows.n_blocks.max())
     note = (" Quick mode: a small network and classifier, 2 blocks of 60 samples and a 4-point sweep; a "
             "preview, and 2-block bootstrap intervals are too narrow." if r.quick else "")
     return (f"Fast solvers with and without a Gaussian start, on digits (network; FD on the classifier's features) "
             f"and gmm-2d (exact denoiser; W2). Starts on the same seeds: vanilla (N(0, I) at the uniform-skip start), "
+            f"trailing (N(0, I) at T on diffusers' trailing timesteps, today's usual grid), "
             f"GLS at the Gaussian t_c (digits step {c['step_c']}), teleportation at t_c (the noise start carried by "
             f"the Gaussian's probability-flow ODE) and GLS at the best start of a sweep of every {r.sweep_every}th "
             f"late-start point (chosen on separate seeds). Mean and 95 % bootstrap interval over {blocks} seed blocks; "
@@ -208,9 +217,9 @@ def solver_caption(r: SolverTableResult) -> str:
 def draw_solver_table(r: SolverTableResult) -> FigureOutput:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.4, 11.0), layout="constrained")
+    fig = Figure(figsize=(7.4, 12.6), layout="constrained")
     axes = fig.subplot_mosaic([["a", "b"], ["c", "d"], ["e", "e"], ["f", "f"]],
-                              gridspec_kw={"height_ratios": [1.0, 1.0, 0.75, 1.0]})
+                              gridspec_kw={"height_ratios": [1.0, 1.0, 0.75, 1.6]})
     rec = Recorder()
     _metric_panel(rec, axes["a"], "a", "digits", r)
     _metric_panel(rec, axes["b"], "b", "gmm-2d", r)

@@ -20,15 +20,16 @@ from symbreak.analysis.io import check_output_dir, dumps, sidecar_path, staged_d
 from symbreak.experiments.models.denoisers import Denoiser
 from symbreak.experiments.models.oracle import denoiser_device
 from symbreak.experiments.runtime.threads import cpu_threads
-from symbreak.experiments.sampling.grids import default_grid
+from symbreak.experiments.sampling.grids import SPACINGS, default_grid, spaced_grid
 from symbreak.experiments.sampling.samplers import get_sampler
 from symbreak.experiments.sampling.seeds import parse_seeds
 from symbreak.experiments.sampling.starts import gls_gaussian, start_state
 from symbreak.theory import Schedule
-from symbreak.theory.checks import check_int
+from symbreak.theory.checks import check_choice, check_int
 
 Array = NDArray[np.float64]
 CONTINUOUS_FULL_STEPS = 1000  # "all steps" on a continuous schedule: this many per unit of t / T
+MULTISTEP_SOLVERS = ("dpm2m", "dpm3m", "unipc")  # diffusers' DPMSolverMultistep / UniPCMultistep family
 MAX_SAMPLING_STEPS = 100_000  # sampler steps per run (the paper's longest runs use 1000)
 
 
@@ -51,14 +52,22 @@ def full_steps(schedule: Schedule, t_start: float | None) -> int:
     return max(1, math.ceil(CONTINUOUS_FULL_STEPS * t / schedule.T))
 
 
-def sampling_grid(schedule: Schedule, n_steps: int | None, t_start: float | None) -> torch.Tensor:
+def sampling_grid(schedule: Schedule, n_steps: int | None, t_start: float | None,
+                  spacing: str | None = None, family: str = "ddim") -> torch.Tensor:
     """The decreasing grid of ``n_steps`` steps (None: every step) from ``t_start`` to 0.
 
     ``t_start`` None is the vanilla start: T, or on a discrete schedule DDIM's uniform skip from step
-    (n - 1) * (N // n) (666 / 800 / 900 of 1000 for n = 3 / 5 / 10, the paper's Table 1).
+    (n - 1) * (N // n) (666 / 800 / 900 of 1000 for n = 3 / 5 / 10, the paper's Table 1). ``spacing``
+    (discrete schedules, vanilla start only): diffusers' ``leading``, ``linspace`` or ``trailing`` timesteps
+    of the scheduler ``family`` instead (:func:`~symbreak.experiments.sampling.grids.spaced_grid`; trailing
+    starts at step N - 1 whatever the family).
     """
     n = full_steps(schedule, t_start) if n_steps is None else check_steps(n_steps)
-    return default_grid(schedule, n, t_start)
+    if spacing is None:
+        return default_grid(schedule, n, t_start)
+    if t_start is not None or not schedule.discrete:
+        raise ValueError(f"spacing: {spacing!r} applies to the vanilla start of a discrete schedule only")
+    return spaced_grid(schedule, n, spacing, family=family)
 
 
 def check_steps(n_steps: int, name: str = "--steps") -> int:
@@ -68,17 +77,26 @@ def check_steps(n_steps: int, name: str = "--steps") -> int:
 
 @dataclass(frozen=True)
 class Method:
-    """A sampler with its options and number of steps (``None``: every step from the start)."""
+    """A sampler with its options and number of steps (``None``: every step from the start); ``spacing``:
+    None (the paper's grids) or diffusers' timestep spacing of the vanilla start (:func:`sampling_grid`)."""
 
     label: str
     sampler: str
     n_steps: int | None
     options: dict = field(default_factory=dict)
+    spacing: str | None = None
 
     def __post_init__(self) -> None:
         get_sampler(self.sampler).resolve_options(dict(self.options))
         if self.n_steps is not None:
             check_steps(self.n_steps)
+        if self.spacing is not None:
+            check_choice("spacing", self.spacing, SPACINGS)
+
+    @property
+    def family(self) -> str:
+        """The diffusers scheduler family of the sampler: multistep solvers or DDIM-like."""
+        return "multistep" if self.sampler in MULTISTEP_SOLVERS else "ddim"
 
 
 @dataclass(frozen=True)
@@ -127,7 +145,7 @@ def draw_samples(denoiser: Denoiser, method: Method, seeds: Sequence[int] | str,
         raise ValueError(f"t_start: the {start} start needs a start time")
     if start == "gls" and gls is None:
         raise ValueError("gls: the gls start needs the data source of its Gaussian (GLSSource)")
-    grid = sampling_grid(schedule, method.n_steps, t_start)
+    grid = sampling_grid(schedule, method.n_steps, t_start, method.spacing, method.family)
     t0 = float(grid[0])
     gaussian = gls.at(t0, schedule) if start == "gls" else None
     sampler = get_sampler(method.sampler)

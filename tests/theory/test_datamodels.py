@@ -152,3 +152,14 @@ def test_mixture_moments_and_samples():
 def test_bad_input_names_the_argument(make, name):
     with pytest.raises(ValueError, match=rf"^{name}:"):
         make()
+
+
+def test_hessian_at_the_smallest_times_is_finite_and_huge_data_are_named():
+    from symbreak.theory import SymmetricDeltas, VPLinear
+
+    h = SymmetricDeltas(1.0).hessian(np.zeros(1), 1e-300, VPLinear())
+    assert np.isfinite(h).all() and h[0, 0, 0] > 0
+    with pytest.raises(ValueError, match="^m: must be at most"):
+        SymmetricDeltas(1e200)
+    with pytest.raises(ValueError, match="overflows float64"):
+        EmpiricalData(np.full((3, 1), 1e200))

@@ -96,3 +96,15 @@ def test_config_round_trip():
 def test_bad_input_names_the_argument(make, name):
     with pytest.raises(ValueError, match=rf"^{name}:"):
         make()
+
+
+def test_sigma2_is_floored_so_that_sigma4_stays_a_normal_float():
+    from symbreak.theory.schedules import SIGMA2_FLOOR
+
+    s = VPLinear()
+    t = np.array([5e-324, 1e-300, 1e-160, 1e-3])
+    sigma2 = s.sigma2(t)
+    assert np.all(sigma2 >= SIGMA2_FLOOR) and np.all(sigma2 ** 2 >= np.finfo(np.float64).tiny)
+    assert sigma2[-1] == pytest.approx(-math.expm1(2 * float(s.log_alpha(1e-3))), rel=1e-12)  # untouched above
+    with pytest.raises(ValueError, match="n_steps"):
+        DiscreteDDPM(n_steps=10**9)

@@ -45,7 +45,7 @@ def adapt(argv: list[str], tmp: Path, cache: str, extra: list[str] = ()) -> list
     if "--out" in out:
         i = out.index("--out") + 1
         out[i] = str(tmp / ("out" + Path(out[i]).suffix))
-    elif "--out" in flags:  # never the default output folder (e.g. figures/ of the repository)
+    elif argv[0] == "figures":  # never the default output folder, figures/ of the repository
         out += ["--out", str(tmp / "out")]
     for flag in ("--quick", "--no-progress"):
         if flag in flags and flag not in out:

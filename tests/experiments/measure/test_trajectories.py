@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
 from symbreak.experiments.measure import trajectories as T
 from symbreak.experiments.models.denoisers import ExactDenoiser
 from symbreak.experiments.sampling.grids import uniform_grid
@@ -114,3 +113,36 @@ def test_cloning_experiment_from_reference_runs():
     assert abs(row.p_same - row.phi_theory) < 4 * row.stderr + 0.01
     with pytest.raises(ValueError, match="stochastic sampler"):
         T.clone(TWO_DELTAS, np.zeros((2, 1)), 0.3, sign_class, seeds="0-1", sampler="ddim")
+
+
+# --- reference runs, clones along them, forward-backward ---------------------------------------------
+def test_reference_run_labels_are_the_denoised_class_of_every_state():
+    ref = T.reference_run(TWO_DELTAS, [0.3, 0.6], seeds="0-15", n_steps=40, classify=sign_class)
+    assert 0.3 in ref.grid and 0.6 in ref.grid and ref.labels.shape == (len(ref.grid), 16)
+    by_hand = T.trajectory_labels(ref.result.trajectory, ref.grid, T.denoised_class(TWO_DELTAS, sign_class))
+    np.testing.assert_array_equal(ref.labels, by_hand)
+    assert torch.equal(ref.states_at(0.3), ref.result.trajectory[int(np.flatnonzero(ref.grid == 0.3)[0])])
+
+
+def test_clone_along_is_the_cloning_experiment():
+    res = T.cloning_experiment(TWO_DELTAS, [0.2, 0.5], sign_class, seeds="0-63", n_steps=60)
+    ref = T.reference_run(TWO_DELTAS, [0.2, 0.5], seeds="0-63", n_steps=60)
+    outcomes = T.clone_along(TWO_DELTAS, ref, [0.2, 0.5], sign_class, seeds="0-63", n_steps=60)
+    np.testing.assert_array_equal(res.p_same, [o.p_same for o in outcomes])
+    assert [o.t for o in outcomes] == [0.5, 0.2]
+
+
+def test_forward_backward_keeps_the_class_early_and_forgets_it_at_T():
+    y = np.where(np.arange(400) % 2 == 0, 1.0, -1.0)[:, None]
+    early = T.forward_backward(TWO_DELTAS, y, 0.02, sign_class, seeds="0-399", n_steps=20)
+    late = T.forward_backward(TWO_DELTAS, y, 1.0, sign_class, seeds="0-399", n_steps=100)
+    np.testing.assert_array_equal(early.class_a, sign_class(y))
+    assert early.p_same == 1.0
+    assert abs(late.p_same - 0.5) < 4 * late.stderr
+    with pytest.raises(ValueError, match="stochastic"):
+        T.forward_backward(TWO_DELTAS, y, 0.5, sign_class, seeds="0-399", sampler="ddim")
+
+
+def test_continuation_steps_share_of_the_grid():
+    assert T.continuation_steps(0.5, 200, 1.0) == 100
+    assert T.continuation_steps(0.01, 200, 1.0) == 20

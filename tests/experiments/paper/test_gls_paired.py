@@ -75,7 +75,8 @@ def test_extended_table_adds_solvers_and_teleport_without_changing_the_default_r
     rows = extended.rows
     same = rows[(rows.sampler == "DDIM") & rows.start.isin(STARTS)].reset_index(drop=True)
     np.testing.assert_array_equal(same.value.to_numpy(), default.rows.value.to_numpy())
-    assert list(default.summary().columns) == [c for c in extended.summary().columns if "teleport" not in c]
+    assert list(default.summary().columns) == [c for c in extended.summary().columns
+                                               if "teleport" not in c and "trailing" not in c]
     assert ((rows.ci_low <= rows.value) & (rows.value <= rows.ci_high)).all()
     assert (rows[rows.metric.isin(["w2", "sw"])].ci_low >= 0).all()
     for m in extended.floor.values():
@@ -87,6 +88,15 @@ def test_extended_table_adds_solvers_and_teleport_without_changing_the_default_r
     gls = rows[(rows.start == "gls-tc") & (rows.metric == "w2")]
     np.testing.assert_allclose(tele.value.to_numpy(), gls.value.to_numpy(), rtol=0.05)  # alpha_T^2 Lambda is tiny
     assert "Paired gains" in extended.to_markdown()
+    trailing = rows[rows.start == "trailing"]  # N(0, I) at T on diffusers' trailing timesteps (step N - 1)
+    assert (trailing.step == gls_schedule_steps(gmm) - 1).all()
+    q = extended.paired(reference="trailing")
+    assert "trailing" not in set(q.start) and "vanilla" in set(q.start)
+    assert ((q.ratio_low <= q.ratio) & (q.ratio <= q.ratio_high)).all()
+
+
+def gls_schedule_steps(setup) -> int:
+    return int(setup.schedule.n_steps)
 
 
 def test_bad_starts_raise(gmm):

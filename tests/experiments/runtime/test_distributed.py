@@ -77,7 +77,8 @@ def test_two_process_torchrun_trains_identical_weights_and_gathers_in_order(tmp_
     moved = max((ranks[0]["ema"][k] - ranks[0]["init"][k]).abs().max().item() for k in ranks[0]["init"])
     assert moved > 1e-3  # and they did train
     entries = list((tmp_path / "cache").iterdir())
-    assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} == {"weights.pt", "config.json"}
+    files = {p.name for p in entries[0].iterdir()}
+    assert len(entries) == 1 and files - {".lock"} == {"weights.pt", "config.json"}  # .lock: the cache lock
     cached = torch.load(entries[0] / "weights.pt", weights_only=True)
     assert all(torch.equal(cached[k], ranks[0]["ema"][k]) for k in cached)  # rank 0 wrote what all hold
     expected = per_seed(list(range(20, 27)))
