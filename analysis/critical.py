@@ -16,8 +16,9 @@ empirical score's central branch followed with Newton continuation.
   seeded random subset only when ``max_points`` is given, stated in the result) and
   :func:`symbreak.theory.critical_times`: the branch through the centre alpha(T) mu is followed from T
   towards 0 and every crossing, closest approach and fold of the eigenvalues of J / beta is reported.
-  For d > 256 it is matrix-free (:class:`symbreak.theory.drifts.EmpiricalDrift`: Lanczos and MINRES on
-  products with the posterior covariance B^T B, O(N d) per product, memory O(chunk d + N)). t_c is
+  For d > 256 it is matrix-free (:class:`symbreak.theory.drifts.EmpiricalDrift`: block LOBPCG, Lanczos
+  and MINRES on products with the posterior covariance B^T B, O(N d) per product, memory O(chunk d + N));
+  for smaller d the same class forms J / beta from the rows of non-negligible weight. t_c is
   the first event on the central branch (an upward crossing, a fold, or the first real closest
   approach whatever its depth; its margin is the size of the imperfection); every later event is a
   successive bifurcation, described in ``hierarchy``: the soft direction's overlap with the top
@@ -45,12 +46,21 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from symbreak.theory import CriticalTime, CriticalTimes, DiscreteDDPM, EmpiricalData, Event, Schedule, VPLinear
-from symbreak.theory import critical_times, gaussian_critical_times, gaussian_margin
+from symbreak.theory import (
+    CriticalTime,
+    CriticalTimes,
+    DiscreteDDPM,
+    EmpiricalData,
+    Event,
+    Schedule,
+    VPLinear,
+    critical_times,
+    gaussian_critical_times,
+    gaussian_margin,
+)
 from symbreak.theory.critical import AXES, QUANTITIES
-from symbreak.theory.dynamics import score_weight
-
 from symbreak.theory.drifts import EmpiricalDrift
+from symbreak.theory.dynamics import score_weight
 
 from .datasets import Dataset, chunk_slices, rows_per_chunk
 from .spectrum import CovarianceSpectrum, covariance_spectrum

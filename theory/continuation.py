@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg, minres
+from scipy.sparse.linalg import (
+    ArpackNoConvergence,
+    LinearOperator,
+    eigsh,
+    lobpcg,
+    minres,
+)
 from threadpoolctl import threadpool_limits
 
 from .drifts import Drift, Linearisation, Noise

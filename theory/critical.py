@@ -49,9 +49,9 @@ from scipy.optimize import brentq, minimize_scalar
 
 from . import biroli
 from .checks import finite_array
+from .continuation import serial_blas
 from .datamodels import DataModel
 from .dynamics import Dynamics, score_weight
-from .continuation import serial_blas
 from .fixedpoints import Branch, follow_branch
 from .schedules import Schedule, VPLinear
 
@@ -543,4 +543,5 @@ def gaussian_critical_times(lam: float | ArrayLike, schedule: Schedule | None = 
     hessian = Curves(grid, gaussian_hessian(top[:1], grid, schedule), np.zeros(grid.size, dtype=int),
                      lambda s: (gaussian_hessian(top[:1], s, schedule)[0], None, None))
     data = {"name": "gaussian-approximation", "lambda_max": float(spectrum[0]), "dim": int(spectrum.size)}
-    return _assemble("gaussian", dynamics, schedule, data, spectrum, n, curves, hessian, notes={"gaussian": GAUSSIAN_NOTE})
+    return _assemble("gaussian", dynamics, schedule, data, spectrum, n, curves, hessian,
+                     notes={"gaussian": GAUSSIAN_NOTE})

@@ -9,8 +9,8 @@ models (here) and trained networks (``experiments.measure.branch``) are followed
 - :class:`DenseDrift`: any :class:`.DataModel`, J / beta as a d x d matrix (Tweedie's formulas).
 - :class:`EmpiricalDrift`: finite data {y_j} (N x d, float32 or float64, memory-mapped or not), never
   a d x d matrix (``dense=True``, for small d: J / beta as a matrix from the kept rows, the posterior
-  covariance taken about y_hat, sum_j w_j (y_j - y_hat)(y_j - y_hat)^T, without cancellation). With posterior weights w_j(x) = softmax_j(log w0_j + (alpha x.y_j - alpha^2|y_j|^2/2)
-  / sigma^2) the posterior covariance is Cov_w(y) = B^T B, B = diag(sqrt w)(Y - y_hat) (rank <= N - 1),
+  covariance taken about y_hat, sum_j w_j (y_j - y_hat)(y_j - y_hat)^T, without cancellation). With
+  posterior weights w_j(x) = softmax_j(log w0_j + (alpha x.y_j - alpha^2|y_j|^2/2) / sigma^2) the posterior covariance is Cov_w(y) = B^T B, B = diag(sqrt w)(Y - y_hat) (rank <= N - 1),
   so (J / beta) v = a v + g (Y_c^T (w * (Y_c v)) - u (u.v)), with a = -f/beta - c/sigma^2,
   g = c alpha^2 / sigma^4, Y_c = Y - mu (centred on the data mean, no cancellation) and u = y_hat - mu.
   One product is one pass over the kept rows in chunks that fit the cache, each chunk promoted to
@@ -250,7 +250,8 @@ class EmpiricalDrift:
         w0 = np.exp(self.log_w)
         k = min(k, self.dim - 1)
         op = LinearOperator((self.dim, self.dim), dtype=np.float64,
-                            matvec=lambda v: self._product(lambda yc, sl: (w0[sl] * (yc @ np.ravel(v))) @ yc, None, None))
+                            matvec=lambda v: self._product(lambda yc, sl: (w0[sl] * (yc @ np.ravel(v))) @ yc,
+                                                           None, None))
         top = np.clip(np.sort(eigsh(op, k, which="LA", tol=1e-10)[0])[::-1], 0.0, None)
         rest = max(float(w0 @ self.norm2) - top.sum(), 0.0) / (self.dim - k)
         return np.concatenate([top, np.full(self.dim - k, rest)])

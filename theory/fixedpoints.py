@@ -13,7 +13,7 @@ J / beta are the schedule-free stability margins used throughout (Raya & Ambrogi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray

@@ -26,30 +26,35 @@ from symbreak.experiments.cli.args import (
 )
 
 DEFAULT_SEEDS = "0-63"
-STARTS = ("noise", "late", "gls")
+STARTS = ("noise", "late", "gls", "teleport")
 DESCRIPTION = """\
-Sample a dataset with DDPM ancestral, DDIM (eta), PNDM, Euler-Maruyama (sde) or Heun (ode) on the
-probability-flow ODE. The grid runs from t_start to 0 in --steps steps: uniform in t on continuous
-schedules; on the discrete ddpm schedule the uniform skip from a start step (the noise start begins
+Sample a dataset with DDPM ancestral, DDIM (eta), PNDM, DPM-Solver++ 2M / 3M (dpm2m, dpm3m), UniPC
+(unipc), Euler-Maruyama (sde) or Heun (ode) on the probability-flow ODE. The grid runs from t_start
+to 0 in --steps steps: uniform in t on continuous schedules; on the discrete ddpm schedule the uniform skip from a start step (the noise start begins
 at step (n-1)*(N//n), e.g. 900 of 1000 for 10 steps, as in DDIM). Sample k always uses seed k's noise,
 whatever the batch size.
 
 examples:
   symbreak sample --data two-deltas --sampler ddpm --steps 100 --seeds 0-399 --out x.npy
   symbreak sample --data digits --sampler ddim --steps 5 --start gls --t-start tc --out x.npy
+  symbreak sample --data gmm-2d --schedule ddpm --sampler unipc --steps 5 --start teleport --t-start tc --out x.npy
   symbreak sample --data digits --schedule ddpm --sampler pndm --steps 10 --start late --t-start step:600 --out x.npy
 """
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = raw_help(subparsers, "sample", "draw samples with a sampler and a noise / late / GLS start", DESCRIPTION)
+    p = raw_help(subparsers, "sample", "draw samples with a sampler and a noise / late / GLS / teleport start",
+                 DESCRIPTION)
     add_data_argument(p, "built-in name (two-deltas, gmm-2d, digits, ...), .npy/.npz file or image folder")
     p.add_argument("--sampler", required=True,
-                   help="a name of symbreak.experiments.sampling.samplers.SAMPLERS: ddpm | ddim | pndm | sde | ode ...")
+                   help="ddpm | ddim | pndm | dpm2m | dpm3m | unipc | sde | ode "
+                        "(symbreak.experiments.sampling.samplers.SAMPLERS)")
     p.add_argument("--steps", type=int, required=True, help="number of steps from t_start to 0 (>= 1)")
-    p.add_argument("--start", default=None, choices=list(STARTS), help="noise (default) | late | gls")
+    p.add_argument("--start", default=None, choices=list(STARTS),
+                   help="noise (default) | late | gls | teleport (the noise start carried to t_start by the "
+                        "probability-flow ODE of the data's Gaussian, Wang & Vastola 2024)")
     p.add_argument("--t-start", default=None,
-                   help="start time for late/gls: a number in (0, T], step:K (discrete schedule) or tc "
+                   help="start time for late/gls/teleport: a number in (0, T], step:K (discrete schedule) or tc "
                         "(the data's critical time, Gaussian approximation)")
     add_seeds_argument(p, DEFAULT_SEEDS)
     add_out_argument(p, "output FILE.npy (samples, shape (N, *sample shape))", required=True)
@@ -105,7 +110,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError("--init: gives the start states itself; drop --start (use --t-start for their time)")
     if args.start == "noise" and args.t_start is not None:
         raise ValueError("--t-start: the noise start begins at T; use --start late or gls to start later")
-    if args.start in ("late", "gls") and args.t_start is None:
+    if args.start in ("late", "gls", "teleport") and args.t_start is None:
         raise ValueError(f"--t-start: the {args.start} start needs a start time (a number, step:K or tc)")
 
 
@@ -242,6 +247,7 @@ class _Draw:
         import numpy as np
 
         from symbreak.experiments.sampling.draw import GLSSource, Method, draw_samples
+        from symbreak.experiments.sampling.starts import TeleportSource
 
         if self.init is not None or self.args.trajectory:
             if self.args.start == "gls":
@@ -249,10 +255,14 @@ class _Draw:
 
                 self.gaussian = gls_gaussian(self.dataset.x, float(self.grid[0]), self.denoiser.schedule,
                                              self.args.moments or "analytic")
+            if self.args.start == "teleport":
+                self.gaussian = TeleportSource(np.asarray(self.dataset.x, dtype=np.float64)).at(
+                    float(self.grid[0]), self.denoiser.schedule)
             return np.concatenate([self._batch(local[i:i + self.args.batch_size])
                                    for i in range(0, len(local), self.args.batch_size)])
         method = Method(self.sampler.name, self.sampler.name, self.args.steps, self.options)
-        gls = GLSSource(self.dataset.x, self.args.moments or "analytic") if self.args.start == "gls" else None
+        gls = {"gls": GLSSource(self.dataset.x, self.args.moments or "analytic"),
+               "teleport": TeleportSource(np.asarray(self.dataset.x, dtype=np.float64))}.get(self.args.start)
         drawn = draw_samples(self.denoiser, method, local, start=self.args.start or "noise", t_start=self.t_start,
                              gls=gls, batch_size=self.args.batch_size)
         self.nfe, self.start = drawn.nfe, drawn.config["start"]

@@ -82,7 +82,8 @@ def network_eigenvalues_at(denoiser: Denoiser, network: BranchMeasurement, logsn
     guess = np.array([np.interp(logsnr, network.logsnr, column) for column in network.x.T])
     drift_t = LearnedDrift(denoiser, t, network.dynamics)
     sol = newton_fixed_point(drift_t, torch.as_tensor(guess, device=denoiser_device(denoiser)), method=network.method)
-    return jacobian_spectrum(denoiser, sol.state, t, dynamics=network.dynamics, k=k, method=network.method).eigenvalues[0]
+    spectrum = jacobian_spectrum(denoiser, sol.state, t, dynamics=network.dynamics, k=k, method=network.method)
+    return spectrum.eigenvalues[0]
 
 
 def theory_margins(branch, logsnr: Array) -> Array:

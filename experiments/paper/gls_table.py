@@ -255,13 +255,11 @@ def _seed_note(seeds: Sequence[int]) -> dict:
 
 def _draw(setup: Setup, method: Method, seeds: Sequence[int], kind: str, t: float | None,
           drawn: dict, threads: int) -> Samples:
-    """Samples of one start, reused when two starts coincide (t_c on the best swept start). Teleportation
-    runs through the Gaussian start's slot of :func:`draw_samples` with the teleport map (its config
-    records kind 'teleport' under ``gls``)."""
+    """Samples of one start, reused when two starts coincide (t_c on the best swept start)."""
     key = (kind, t, method.spacing)
     if key not in drawn:
         source = TeleportSource(setup.gls.y) if kind == "teleport" else setup.gls
-        drawn[key] = draw_samples(setup.denoiser, method, seeds, start="noise" if t is None else "gls", t_start=t,
+        drawn[key] = draw_samples(setup.denoiser, method, seeds, start="noise" if t is None else kind, t_start=t,
                                   gls=source, threads=threads)
     return drawn[key]
 

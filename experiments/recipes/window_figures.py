@@ -257,6 +257,21 @@ def _listing(p: WindowPanel) -> str:
     return "; ".join(parts)
 
 
+def _verdict(p: WindowPanel) -> str:
+    """Whether the network commits earlier or later (in generation order) than the exact score, and by how much."""
+    from symbreak.experiments.measure.window import distance_summary
+
+    gaps = distance_summary(p.comparison)
+    sampled = [gaps[m] for m in SWEEP_MEASURES[1:] if gaps[m] is not None]
+    if not sampled:
+        return ""
+    rel = max(abs(gaps[f"{m}_rel"]) for m in SWEEP_MEASURES[1:] if gaps[m] is not None)
+    side = ("later (smaller t) than" if max(sampled) < 0 else "earlier (larger t) than" if min(sampled) > 0
+            else "on both sides of")
+    return (f"On the {TITLES[p.name]} the network's sampled windows sit {side} the exact score's, by "
+            f"{min(map(abs, sampled)):.3f}–{max(map(abs, sampled)):.3f} in t (at most {100 * rel:.0f} %). ")
+
+
 def _sweep_text(r: WindowFigureResult) -> str:
     rows = r.sweep_rows()
     return "; ".join(f"{p.steps} steps: " + ", ".join(
@@ -286,7 +301,8 @@ def windows_caption(r: WindowFigureResult) -> str:
         f"speciation). (g) The 2-D network's midpoints against training length (dotted: exact score; a missing "
         f"stability point: that network's margin has no event); network − exact in t: {_sweep_text(r)}. "
         "(h) The table of midpoints ± s.e. / widths (stability: the event and the "
-        f"10–90 % rise of the margin towards it). Sizes: digits {sizes['digits'][0]} paths, {sizes['digits'][1]} "
+        "10–90 % rise of the margin towards it). " + _verdict(dig) + _verdict(gmm)
+        + f"Sizes: digits {sizes['digits'][0]} paths, {sizes['digits'][1]} "
         f"steps, {sizes['digits'][2][2]} clone times in [{sizes['digits'][2][0]}, {sizes['digits'][2][1]}]; mixture "
         f"{sizes['gmm-2d'][0]} paths, {sizes['gmm-2d'][1]} steps, {sizes['gmm-2d'][2][2]} times in "
         f"[{sizes['gmm-2d'][2][0]}, {sizes['gmm-2d'][2][1]}]; bootstrap {sizes['digits'][3]} / {sizes['gmm-2d'][3]} "

@@ -133,21 +133,24 @@ def draw_samples(denoiser: Denoiser, method: Method, seeds: Sequence[int] | str,
     """Samples of ``method`` for the per-sample ``seeds`` (sample k uses seed k's start and step noise).
 
     ``start``: ``noise`` (N(0, I) at T, or at the discrete schedule's uniform-skip start; ``t_start``
-    must be None), ``late`` (N(0, I) at ``t_start``) or ``gls`` (the Gaussian of ``gls`` at
-    ``t_start``). ``save_to``: an optional ``.npy`` path; the samples and a ``.config.json`` sidecar are
+    must be None), ``late`` (N(0, I) at ``t_start``), ``gls`` (the Gaussian of ``gls`` at ``t_start``) or
+    ``teleport`` (the noise start carried to ``t_start`` by the probability-flow ODE of the Gaussian of
+    ``gls``, a :class:`~symbreak.experiments.sampling.starts.TeleportSource`). ``save_to``: an optional
+    ``.npy`` path; the samples and a ``.config.json`` sidecar are
     written there atomically. Nothing is written otherwise.
     """
     seeds = parse_seeds(seeds, "seeds")
     schedule = denoiser.schedule
     if start == "noise" and t_start is not None:
         raise ValueError("t_start: the noise start begins at T (the vanilla grid); use start='late' or 'gls'")
-    if start in ("late", "gls") and t_start is None:
+    if start in ("late", "gls", "teleport") and t_start is None:
         raise ValueError(f"t_start: the {start} start needs a start time")
-    if start == "gls" and gls is None:
-        raise ValueError("gls: the gls start needs the data source of its Gaussian (GLSSource)")
+    if start in ("gls", "teleport") and gls is None:
+        raise ValueError(f"gls: the {start} start needs the data source of its Gaussian "
+                         "(GLSSource or TeleportSource)")
     grid = sampling_grid(schedule, method.n_steps, t_start, method.spacing, method.family)
     t0 = float(grid[0])
-    gaussian = gls.at(t0, schedule) if start == "gls" else None
+    gaussian = gls.at(t0, schedule) if start in ("gls", "teleport") else None
     sampler = get_sampler(method.sampler)
     options = sampler.resolve_options(dict(method.options))
     chunks, nfe, start_config = [], 0, None
@@ -164,7 +167,7 @@ def draw_samples(denoiser: Denoiser, method: Method, seeds: Sequence[int] | str,
         raise FloatingPointError(f"{method.label}: the sampler produced NaN or infinite values from t = {t0:.6g}")
     config = {"method": asdict(method), "options": options, "start": start_config, "t_start": t0,
               "step_start": step_of(schedule, t0), "nfe": nfe, "n_samples": len(seeds),
-              "gls": None if gls is None or start != "gls" else gls.config(), "t_grid": grid.tolist()}
+              "gls": None if gls is None or start not in ("gls", "teleport") else gls.config(), "t_grid": grid.tolist()}
     samples = Samples(x, tuple(seeds), grid.numpy(), nfe, config)
     if save_to is not None:
         _save_samples(Path(save_to), samples)

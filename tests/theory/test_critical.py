@@ -210,3 +210,25 @@ def test_to_dict_is_json_and_table_has_every_row(two_deltas):
 def test_bad_input(call, name):
     with pytest.raises(ValueError, match=rf"^{name}:"):
         call()
+
+
+def test_model_error_band_hides_a_wiggle_of_a_measured_margin():
+    """A rising margin with a wiggle of prominence 0.012 (a network's model error, as the two-deltas MLP
+    shows near t = 0.88): a closest approach on its own, none once the band (0.0236) is known; a peak of
+    prominence 0.4 still counts with that band."""
+    from symbreak.theory.critical import BAND_FACTOR, Curves, closest_approaches
+
+    s = np.linspace(-10.0, -2.0, 81)
+    rise = -0.5 + 0.3 * expit(s + 4.0)
+    wiggle = rise + 0.012 * np.exp(-((s + 7.0) / 0.2) ** 2)
+    segment = np.zeros(s.size, dtype=int)
+
+    def curves(v, band):
+        return Curves(s, v[:, None], segment, lambda x: (np.array([np.interp(x, s, v)]), None, None),
+                      np.full(s.size, 1e-15), band)
+
+    assert len(closest_approaches(curves(wiggle, 0.0))[0]) == 1
+    assert closest_approaches(curves(wiggle, 0.0236))[0] == []
+    peak = -0.5 + 0.4 * np.exp(-((s + 5.0) / 0.5) ** 2)
+    found = closest_approaches(curves(peak, 0.0236))[0]
+    assert len(found) == 1 and found[0][2] > BAND_FACTOR * 0.0236

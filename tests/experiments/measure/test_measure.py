@@ -215,3 +215,17 @@ def test_arc_bad_input():
         arc_potential(den, np.zeros((2, 2)), [1.0, 0.0], 0.3)
     with pytest.raises(ValueError, match="n_points"):
         arc_potential(den, [0.0, 1.0], [1.0, 0.0], 0.3, n_points=2)
+
+
+def test_model_error_band_of_the_exact_denoiser_is_the_allowed_linear_phase_deviation():
+    """Exact two deltas: the margin's deviation from 1/2 - 1/sigma^2 is g E|y|^2 = alpha^2 / sigma^4, at
+    most LINEAR_PHASE where the band is read; without E|y - mu|^2 only the top grid point counts."""
+    from symbreak.experiments.measure.branch import LINEAR_PHASE
+
+    den = ExactDenoiser(SymmetricDeltas(1.0), SCHEDULE)
+    br = M.follow_central_branch(den, n_points=21, t_range=(0.05, 1.0), second_moment=1.0)
+    a2 = SCHEDULE.alpha(br.t) ** 2
+    dev = a2 / (1 - a2) ** 2
+    assert br.model_error_band == pytest.approx(dev[dev <= LINEAR_PHASE].max(), rel=1e-6)
+    top = M.follow_central_branch(den, n_points=21, t_range=(0.05, 1.0))
+    assert top.model_error_band == pytest.approx(dev[0], rel=1e-6) and top.t_c == pytest.approx(br.t_c)
