@@ -30,8 +30,9 @@ STARTS = ("noise", "late", "gls", "teleport")
 DESCRIPTION = """\
 Sample a dataset with DDPM ancestral, DDIM (eta), PNDM, DPM-Solver++ 2M / 3M (dpm2m, dpm3m), UniPC
 (unipc), Euler-Maruyama (sde) or Heun (ode) on the probability-flow ODE. The grid runs from t_start
-to 0 in --steps steps: uniform in t on continuous schedules; on the discrete ddpm schedule the uniform skip from a start step (the noise start begins
-at step (n-1)*(N//n), e.g. 900 of 1000 for 10 steps, as in DDIM). Sample k always uses seed k's noise,
+to 0 in --steps steps: uniform in t on continuous schedules; on the discrete ddpm schedule the
+uniform skip from a start step (the noise start begins at step (n-1)*(N//n), e.g. 900 of 1000 for 10
+steps, as in DDIM). Sample k always uses seed k's noise,
 whatever the batch size.
 
 examples:
