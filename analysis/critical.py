@@ -306,7 +306,7 @@ def event_hierarchy(event: Event, data: Dataset, spectrum: CovarianceSpectrum, s
     """What goes soft at ``event``: |cos| of its direction with the top covariance eigenvectors (the best
     match and all of them), with the class-mean differences (labels), and the classes (posterior weight
     >= 1 % at the event's fixed point) on either side of the soft direction."""
-    v = _unit(np.asarray(event.soft_direction, dtype=np.float64))
+    v = _unit_signed(event.soft_direction)
     cov = np.abs(spectrum.vecs[:, :n_top].T @ v)
     out = {"logsnr": event.time.logsnr, "t": event.time.t, "kind": event.kind, "segment": event.segment,
            "covariance_overlap": cov.round(6).tolist(), "covariance_axis": int(cov.argmax()) + 1}

@@ -85,7 +85,6 @@ class CovarianceSpectrum:
                 "trace": self.trace, "passes": self.passes, "residual": self.residual}
 
 
-Spectrum = CovarianceSpectrum  # the older name, still imported by analysis.critical
 
 
 def covariance_spectrum(x: ArrayLike | Dataset, k: int | None = None, method: str = "auto",

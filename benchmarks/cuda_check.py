@@ -123,7 +123,7 @@ def check_unet(device: torch.device, size: int, max_iter: int) -> list[dict]:
                      f"peak memory {memory:.2f} GiB",
              "ok": bool(np.isfinite(res.eigenvalues).all()) and rel_res < 1e-2},
             {"check": f"{name} Newton-Krylov", "seconds": newton_seconds, "value": sol.residual,
-             "what": f"max|b|/beta after {sol.n_iter} steps, from {start_res:.3g}",
+             "what": f"max|b|/beta after {sol.iterations} steps, from {start_res:.3g}",
              "ok": sol.residual < start_res}]
 
 

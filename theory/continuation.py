@@ -41,6 +41,7 @@ SINGLE_TOL = 1e-5       # ... with single-precision products (float32 data): abo
 LOBPCG_TOL = 1e-6      # residual |A v - lam v| / scale of a warm-started block eigenpair (its eigenvalue
                        # is then within r^2 / gap, ~1e-12 scale^2 / gap: recorded as the margin's noise)
 LOBPCG_ITER = 40
+FOLD_REACH = 10.0      # a fold extrapolated within this many smallest steps ends the segment
 GUARD = 3              # extra block vectors (seeded) that catch an eigenvalue rising from the bulk
 SERIAL_DIM = 256   # dense linearisations up to this d run BLAS on one thread
 
@@ -332,7 +333,7 @@ def follow(drift: Drift, s0: float, s1: float, x0: Array, *, k: int = 5, n_initi
         if ds >= min_step * span:
             continue
         restart = None
-        if -fold_margin < prev.eigenvalues[0] <= 0:
+        if -fold_margin < prev.eigenvalues[0] <= 0 or _fold_ahead(pts, segment, FOLD_REACH * min_step * span):
             restart = attractor(drift, min(prev.logsnr + 1e-4 * span, s1), prev.x, k)
         if restart is None:
             status = (f"stopped at logsnr = {prev.logsnr:.6g} (t = {prev.t:.6g}): Newton continuation "
@@ -342,6 +343,21 @@ def follow(drift: Drift, s0: float, s1: float, x0: Array, *, k: int = 5, n_initi
         segment.append(segment[-1] + 1)
         ds = span / n_initial
     return _branch(drift, pts, segment, status, k)
+
+
+def _fold_ahead(pts: list[BranchPoint], segment: list[int], reach: float) -> bool:
+    """Whether the last two points of one segment approach a saddle-node within ``reach`` in logsnr:
+    near a fold the margin m vanishes like sqrt(s_f - s), so m^2 is linear in s and its extrapolation
+    from the last two (negative, rising) margins puts the fold at s_f = s_2 + m_2^2 / K,
+    K = (m_1^2 - m_2^2) / (s_2 - s_1) (a steep fold can stay outside ``fold_margin`` of zero down to the
+    smallest step)."""
+    if len(pts) < 2 or segment[-1] != segment[-2]:
+        return False
+    (s1, m1), (s2, m2) = ((p.logsnr, float(p.eigenvalues[0])) for p in pts[-2:])
+    if not m1 < m2 < 0:
+        return False
+    k = (m1 * m1 - m2 * m2) / (s2 - s1)
+    return m2 * m2 / k <= reach
 
 
 def _accept(p: BranchPoint | None, prev: BranchPoint, pred: Array, k: int, max_dx: float, max_dmargin: float,

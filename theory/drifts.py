@@ -10,14 +10,16 @@ models (here) and trained networks (``experiments.measure.branch``) are followed
 - :class:`EmpiricalDrift`: finite data {y_j} (N x d, float32 or float64, memory-mapped or not), never
   a d x d matrix (``dense=True``, for small d: J / beta as a matrix from the kept rows, the posterior
   covariance taken about y_hat, sum_j w_j (y_j - y_hat)(y_j - y_hat)^T, without cancellation). With
-  posterior weights w_j(x) = softmax_j(log w0_j + (alpha x.y_j - alpha^2|y_j|^2/2) / sigma^2) the posterior covariance is Cov_w(y) = B^T B, B = diag(sqrt w)(Y - y_hat) (rank <= N - 1),
+  posterior weights w_j(x) = softmax_j(log w0_j + (alpha x.y_j - alpha^2|y_j|^2/2) / sigma^2) the
+  posterior covariance is Cov_w(y) = B^T B, B = diag(sqrt w)(Y - y_hat) (rank <= N - 1),
   so (J / beta) v = a v + g (Y_c^T (w * (Y_c v)) - u (u.v)), with a = -f/beta - c/sigma^2,
   g = c alpha^2 / sigma^4, Y_c = Y - mu (centred on the data mean, no cancellation) and u = y_hat - mu.
   One product is one pass over the kept rows in chunks that fit the cache, each chunk promoted to
   float64 (exact products of the stored values; data of at most ``RESIDENT_BYTES`` in float64 are
   centred and promoted once and kept); rows whose weight is below round-off
   (w_j < 1e-18 max w) are dropped, and when few rows are left they are gathered once per point.
-  Memory O(chunk d + N).
+  For streamed float32 data the inexact linear solves of Newton steps use float32 products
+  (``Linearisation.approx``, no float64 copy of a chunk); the spectrum never does. Memory O(chunk d + N).
 """
 from __future__ import annotations
 

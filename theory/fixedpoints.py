@@ -241,7 +241,8 @@ def follow_branch(model: DataModel, schedule: Schedule, dynamics: Dynamics = "sd
     happen, relative far from it); otherwise it is halved. Easy steps grow by 1.5x up to 1/20 of the range.
 
     When the step falls below ``min_step`` times the range with the margin within ``fold_margin`` of
-    zero, the branch has reached a fold (saddle-node: it ceases to exist beyond it). The continuation
+    zero, or with the last two margins extrapolating (m^2 linear in logsnr) to zero within 10 such
+    steps, the branch has reached a fold (saddle-node: it ceases to exist beyond it). The continuation
     then restarts, as a new ``segment``, on the stable fixed point that the flow reaches from the fold
     point just past it — where a trajectory sitting on the branch goes. Any other loss of the branch
     stops the continuation and ``status`` says where. ``matrix_free`` (default: finite data with

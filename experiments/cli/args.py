@@ -12,7 +12,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_SCHEDULE = "vp-linear"      # the paper's continuous VP schedule, beta 0.1 -> 20 on [0, 1]
 EVALUATION_SCHEDULE = "ddpm"        # the paper's Table 1 / Fig. 2 / Fig. 4 evaluations run on 1000-step DDPM
@@ -313,3 +317,39 @@ def prepare_from_args(args: argparse.Namespace, blocks: int, **options):
     if args.seeds is None:
         return setup, list(range(blocks * setup.block_size))
     return setup, parse_seed_list(args.seeds, setup.block_size)
+
+
+@dataclass
+class Evaluation:
+    """One run of an evaluation command (late-start, gls-table, diversity): its sizes, output folder
+    (checked before any work), setup, seeds and start time; :meth:`finish` writes and reports."""
+
+    args: argparse.Namespace
+    command: str
+    sizes: Any
+    out: Path
+    setup: Any
+    seeds: list[int]
+    began: float
+
+    @classmethod
+    def start(cls, args: argparse.Namespace, command: str, blocks: str, unit: str, **options) -> Evaluation:
+        """Check the output folder, then prepare the setup and seeds (``blocks``: the Settings field of the
+        default number of seed blocks; ``unit``: what one set of samples is called in the warning)."""
+        sizes, out, began = settings_of(args), out_dir(args, command), time.perf_counter()
+        setup, seeds = prepare_from_args(args, blocks=getattr(sizes, blocks), **options)
+        warn_if_few(seeds, unit)
+        return cls(args, command, sizes, out, setup, seeds, began)
+
+    def finish(self, config: dict, results: dict, frames: dict, text: Callable[[float], str], *,
+               figure=None, texts: dict | None = None, **extra) -> int:
+        """Write ``stem``.json/.config.json/CSVs (and figure, texts) with provenance, print the result."""
+        from symbreak.experiments.paper.report import write_outputs
+
+        seconds = time.perf_counter() - self.began
+        config.update({"command": self.command, "seconds": seconds, **extra})
+        document = {**results, "seconds": seconds}
+        write_outputs(self.out, self.command.replace("-", "_"), config=with_provenance(config, self.args),
+                      results=document, frames=frames, texts=texts, figure=figure)
+        report(self.args, {**document, "out": str(self.out)}, text(seconds))
+        return 0

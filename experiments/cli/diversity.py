@@ -3,19 +3,13 @@ DDIM-n and gls-DDIM-n (the paper's Fig. 4 analogue, :func:`symbreak.experiments.
 from __future__ import annotations
 
 import argparse
-import time
 
 from symbreak.experiments.cli.args import (
+    Evaluation,
     add_evaluation_arguments,
     add_moments_argument,
     add_tc_argument,
-    out_dir,
-    prepare_from_args,
     raw_help,
-    report,
-    settings_of,
-    warn_if_few,
-    with_provenance,
 )
 
 DESCRIPTION = """\
@@ -42,21 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from symbreak.experiments.paper.diversity import PAPER_LABEL, diversity, paper_diversity, plot_diversity
-    from symbreak.experiments.paper.report import markdown_table, write_outputs
+    from symbreak.experiments.paper.report import markdown_table
 
-    sizes = settings_of(args)
-    out = out_dir(args, "diversity")
-    began = time.perf_counter()
-    setup, seeds = prepare_from_args(args, blocks=sizes.diversity_blocks, moments=args.moments)
-    warn_if_few(seeds, "set")
-    result = diversity(setup, seeds, tc=args.tc, n_boot=sizes.n_boot)
-    seconds = time.perf_counter() - began
-    result.config.update({"command": "diversity", "seconds": seconds})
-    document = {**result.to_dict(), "seconds": seconds}
-    write_outputs(out, "diversity", config=with_provenance(result.config, args), results=document,
-                  frames={"": result.shares},
-                  figure=plot_diversity(result))
-    report(args, {**document, "out": str(out)},
-           f"{markdown_table(result.shares[COLUMNS].round(4))}\n{PAPER_LABEL}:\n{markdown_table(paper_diversity())}\n"
-           f"diversity on {args.data}: {len(seeds)} samples per set, {seconds:.1f} s; wrote {out}/diversity.*")
-    return 0
+    ev = Evaluation.start(args, "diversity", "diversity_blocks", "set", moments=args.moments)
+    result = diversity(ev.setup, ev.seeds, tc=args.tc, n_boot=ev.sizes.n_boot)
+    return ev.finish(result.config, result.to_dict(), {"": result.shares}, figure=plot_diversity(result), text=lambda s: (
+        f"{markdown_table(result.shares[COLUMNS].round(4))}\n{PAPER_LABEL}:\n{markdown_table(paper_diversity())}\n"
+        f"diversity on {args.data}: {len(ev.seeds)} samples per set, {s:.1f} s; wrote {ev.out}/diversity.*"))

@@ -4,20 +4,14 @@ printed beside it for reference."""
 from __future__ import annotations
 
 import argparse
-import time
 
 from symbreak.experiments.cli.args import (
+    Evaluation,
     add_evaluation_arguments,
     add_moments_argument,
     add_tc_argument,
-    out_dir,
-    prepare_from_args,
     raw_help,
-    report,
     seed_spec,
-    settings_of,
-    warn_if_few,
-    with_provenance,
 )
 
 DESCRIPTION = """\
@@ -51,26 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from symbreak.experiments.paper.gls_table import PAPER_LABEL, default_sweep, gls_table, paper_table1
-    from symbreak.experiments.paper.report import parse_seed_list, write_outputs
+    from symbreak.experiments.paper.report import parse_seed_list
 
-    sizes = settings_of(args)
-    out = out_dir(args, "gls-table")
-    began = time.perf_counter()
-    setup, seeds = prepare_from_args(args, blocks=sizes.gls_blocks, moments=args.moments)
-    warn_if_few(seeds, "row")
-    block = setup.block_size
+    ev = Evaluation.start(args, "gls-table", "gls_blocks", "row", moments=args.moments)
+    block = ev.setup.block_size
     selection = (parse_seed_list(args.selection_seeds, block, "--selection-seeds") if args.selection_seeds
-                 else sizes.selection_seeds(block))
-    sweep = default_sweep(setup.schedule)[::sizes.sweep_every]
-    table = gls_table(setup, seeds, selection, sweep=sweep, tc=args.tc, n_resplits=sizes.n_resplits)
-    seconds = time.perf_counter() - began
-    table.config.update({"command": "gls-table", "seconds": seconds})
+                 else ev.sizes.selection_seeds(block))
+    sweep = default_sweep(ev.setup.schedule)[::ev.sizes.sweep_every]
+    table = gls_table(ev.setup, ev.seeds, selection, sweep=sweep, tc=args.tc, n_resplits=ev.sizes.n_resplits)
     markdown = table.to_markdown()
-    document = {**table.to_dict(), "seconds": seconds}
-    write_outputs(out, "gls_table", config=with_provenance(table.config, args), results=document,
-                  frames={"": table.rows, "summary": table.summary(), "sweep": table.sweep},
-                  texts={"gls_table.md": markdown})
-    report(args, {**document, "out": str(out)},
-           f"{markdown}\n(the last table is the {PAPER_LABEL}; {len(paper_table1())} rows)\n"
-           f"gls-table on {args.data}: {len(seeds)} samples per row, {seconds:.1f} s; wrote {out}/gls_table.*")
-    return 0
+    frames = {"": table.rows, "summary": table.summary(), "sweep": table.sweep}
+    return ev.finish(table.config, table.to_dict(), frames, texts={"gls_table.md": markdown}, text=lambda s: (
+        f"{markdown}\n(the last table is the {PAPER_LABEL}; {len(paper_table1())} rows)\n"
+        f"gls-table on {args.data}: {len(ev.seeds)} samples per row, {s:.1f} s; wrote {ev.out}/gls_table.*"))

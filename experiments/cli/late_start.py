@@ -4,18 +4,8 @@ Fig. 2 analogue), with the elbow estimate and the theory's critical times on the
 from __future__ import annotations
 
 import argparse
-import time
 
-from symbreak.experiments.cli.args import (
-    add_evaluation_arguments,
-    out_dir,
-    prepare_from_args,
-    raw_help,
-    report,
-    settings_of,
-    warn_if_few,
-    with_provenance,
-)
+from symbreak.experiments.cli.args import Evaluation, add_evaluation_arguments, raw_help
 
 DESCRIPTION = """\
 Quality (FD on an in-domain classifier's features, KID, sliced W2; exact W2 for 2-D mixtures) of
@@ -51,28 +41,19 @@ MAX_POINTS = 10_000
 
 def run(args: argparse.Namespace) -> int:
     from symbreak.experiments.paper.late_start import elbow_steps_note, late_start_curves, plot_late_start, start_times
-    from symbreak.experiments.paper.report import write_outputs
 
     if not 5 <= args.points <= MAX_POINTS:
         raise ValueError(f"--points: must be in 5..{MAX_POINTS} (the elbow needs a spline through 5 points; each "
                          f"point is a sampling run), got {args.points}")
-    sizes = settings_of(args)
-    out = out_dir(args, "late-start")
-    began = time.perf_counter()
-    setup, seeds = prepare_from_args(args, blocks=sizes.late_start_blocks)
-    warn_if_few(seeds, "point")
-    points = sizes.late_start_points or args.points
-    critical = ("gaussian",) if args.no_exact_tc else sizes.critical_kinds()
-    starts = start_times(setup.schedule, points)
-    full = starts[:2] if args.quick else start_times(setup.schedule, points, every=2)
-    result = late_start_curves(setup, seeds, starts=starts, full_step_starts=full, critical=critical,
-                               n_resplits=sizes.n_resplits)
-    seconds = time.perf_counter() - began
-    result.config.update({"command": "late-start", "seconds": seconds, "points": points})
-    document = {**result.to_dict(), "seconds": seconds}
-    write_outputs(out, "late_start", config=with_provenance(result.config, args), results=document,
-                  frames={"": result.curves, "elbows": result.elbows}, figure=plot_late_start(result))
-    report(args, {**document, "out": str(out)},
-           f"late-start on {args.data}: {len(seeds)} samples per point, {seconds:.1f} s\n{elbow_steps_note(result)}\n"
-           f"wrote {out}/late_start.{{csv,json,config.json,png,pdf}}, late_start_elbows.csv")
-    return 0
+    ev = Evaluation.start(args, "late-start", "late_start_blocks", "point")
+    points = ev.sizes.late_start_points or args.points
+    critical = ("gaussian",) if args.no_exact_tc else ev.sizes.critical_kinds()
+    starts = start_times(ev.setup.schedule, points)
+    full = starts[:2] if args.quick else start_times(ev.setup.schedule, points, every=2)
+    result = late_start_curves(ev.setup, ev.seeds, starts=starts, full_step_starts=full, critical=critical,
+                               n_resplits=ev.sizes.n_resplits)
+    frames = {"": result.curves, "elbows": result.elbows}
+    return ev.finish(result.config, result.to_dict(), frames, figure=plot_late_start(result), points=points,
+                     text=lambda s: (f"late-start on {args.data}: {len(ev.seeds)} samples per point, {s:.1f} s\n"
+                                     f"{elbow_steps_note(result)}\nwrote {ev.out}/late_start.{{csv,json,config.json,"
+                                     "png,pdf}, late_start_elbows.csv"))

@@ -180,15 +180,14 @@ def _init_states(path: str, seeds: list[int], shape: tuple[int, ...]):
 
 def run(args: argparse.Namespace) -> int:
     from symbreak.analysis.datasets import load_dataset
+    from symbreak.analysis.io import provenance
+    from symbreak.experiments.models.training import check_cache_dir
     from symbreak.experiments.runtime.distributed import init_distributed, map_seeds, resolve_device
     from symbreak.experiments.sampling.grids import default_grid
     from symbreak.experiments.sampling.samplers import get_sampler
     from symbreak.experiments.sampling.seeds import parse_seeds
     from symbreak.experiments.sampling.starts import parse_t_start
     from symbreak.theory import get_schedule
-
-    from symbreak.analysis.io import provenance
-    from symbreak.experiments.models.training import check_cache_dir
 
     _check_args(args)
     if args.denoiser != "exact":

@@ -25,7 +25,7 @@ SCHEDULE_PARAMS = {  # flag dest -> (schedule keyword, schedules that take it)
 FLAG_OF = {"m": "--m", "mean": "--mean", "cov": "--cov", "lam": "--lam", "weights": "--weights",
            "means": "--means", "covs": "--stds", "n": "--n", "t": "--t", "alpha": "--alpha", "s": "--cosine-s",
            "schedule": "--schedule", "dynamics": "--dynamics", "method": "--method", "scale": "--scale",
-           "max_points": "--max-points", "k": "--k",
+           "max_points": "--max-points", "k": "--k", "bootstrap": "--bootstrap", "level": "--level",
            **{kw: "--" + dest.replace("_", "-") for dest, (kw, _) in SCHEDULE_PARAMS.items() if kw != "s"}}
 
 DATA_EPILOG = """\

@@ -9,6 +9,7 @@ from symbreak.experiments.cli.args import (
     add_data_argument,
     add_device_argument,
     add_dynamics_argument,
+    add_model_argument,
     add_out_argument,
     add_quick_argument,
     add_report_arguments,
@@ -65,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=float, default=1.0,
                    help="half-width in logsnr of the window around theory's t_c where margins are compared "
                         "(default 1.0)")
+    add_model_argument(p)
     add_report_arguments(p)
     p.set_defaults(run=run)
 
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from symbreak.analysis.datasets import load_dataset
     from symbreak.analysis.io import dumps, provenance, sidecar_path, staged_dir
     from symbreak.experiments.measure.validate import check_options, validate_network
-    from symbreak.experiments.models.training import check_cache_dir, load_or_train_model
+    from symbreak.experiments.models.training import check_cache_dir
     from symbreak.theory import get_schedule
 
     schedule = get_schedule(args.schedule)
@@ -88,21 +90,40 @@ def run(args: argparse.Namespace) -> int:
     out = check_out_dir(args.out, (TABLE, sidecar_path(TABLE).name))
     check_cache_dir(args.cache_dir)
     dataset = load_dataset(args.data)
-    config = training_config(args, dataset)
-    trained = load_or_train_model(dataset, schedule, config, device=device_of(args), retrain=args.retrain,
-                                  cache_dir=args.cache_dir, progress=show_progress(args))
-    result = validate_network(dataset, schedule, trained.denoiser, **options)
-    document = {**result.to_dict(), "train": {
-        "from_cache": trained.from_cache, "seconds": trained.seconds, "final_loss": trained.final_loss,
-        "path": str(trained.path), "config": config.to_dict()}}
+    denoiser, model_note, model_record = _network(args, dataset, schedule)
+    if model_note.get("dataset") is not None:
+        dataset, schedule = model_note["dataset"], denoiser.schedule
+        check_options(schedule, **options)
+    result = validate_network(dataset, schedule, denoiser, **options)
+    document = {**result.to_dict(), "train": model_note["train"]}
     if out is not None:
         with staged_dir(out) as tmp:
             result.table.to_csv(tmp / TABLE, index=False)
             (tmp / sidecar_path(TABLE).name).write_text(
                 dumps(provenance({"command": "validate", **document, "data_config": dataset.config},
-                                 [dataset.config.get("path")], trained.provenance())) + "\n")
+                                 [dataset.config.get("path")], model_record)) + "\n")
     report(args, document, None if args.json else summary_text(document))
     return 0
+
+
+def _network(args: argparse.Namespace, dataset, schedule):
+    """(denoiser, note, provenance record): the user's ``--model`` (its own schedule; the data mapped into
+    its pixel range, note["dataset"]), else the project's network trained (or loaded) for the data."""
+    from symbreak.experiments.models.training import load_or_train_model
+
+    if args.model is not None:
+        from symbreak.experiments.models.user import open_model
+        from symbreak.experiments.paper.setup import in_model_range
+
+        user = open_model(args.model, device=device_of(args))
+        note = {"dataset": in_model_range(dataset, user), "train": {"model": user.config}}
+        return user.denoiser, note, user.config
+    config = training_config(args, dataset)
+    trained = load_or_train_model(dataset, schedule, config, device=device_of(args), retrain=args.retrain,
+                                  cache_dir=args.cache_dir, progress=show_progress(args))
+    train = {"from_cache": trained.from_cache, "seconds": trained.seconds, "final_loss": trained.final_loss,
+             "path": str(trained.path), "config": config.to_dict()}
+    return trained.denoiser, {"train": train}, trained.provenance()
 
 
 def _fmt(value: float | None, spec: str = ".6g") -> str:
@@ -116,9 +137,13 @@ def _list(values: list[float] | None) -> str:
 def summary_text(r: dict) -> str:
     """The readable summary of a validation document."""
     train = r["train"]
-    state = "loaded from the cache" if train["from_cache"] else f"trained in {train['seconds']:.1f} s"
-    lines = [f"validate {r['data']} ({r['schedule']['name']}, {r['dynamics']}): network {state}, "
-             f"{train['config']['steps']} steps",
+    if "model" in train:
+        state = f"your model {train['model'].get('path', train['model'].get('spec', ''))}"
+    elif train["from_cache"]:
+        state = f"network loaded from the cache, {train['config']['steps']} steps"
+    else:
+        state = f"network trained in {train['seconds']:.1f} s, {train['config']['steps']} steps"
+    lines = [f"validate {r['data']} ({r['schedule']['name']}, {r['dynamics']}): {state}",
              f"t_c_theory  = {_fmt(r['t_c_theory'])} ({r['kind_theory']})",
              f"t_c_network = {_fmt(r['t_c_network'])} ({r['kind_network']})",
              f"rel_error   = {_fmt(r['rel_error'], '.4f')}",

@@ -101,7 +101,6 @@ class JacobianSpectrum:
         return self.eigenvalues[:, 0]
 
 
-Spectrum = JacobianSpectrum  # the older name, still imported by measure.branch
 
 
 def resolve_method(method: str, dim: int) -> str:

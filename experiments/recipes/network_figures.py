@@ -119,10 +119,12 @@ def network_branch(name: str, ctx: FigureContext) -> BranchMeasurement:
     from symbreak.experiments.measure.branch import follow_central_branch
 
     net = trained(name, ctx)
-    x_init = SCHEDULE.alpha(SCHEDULE.T) * exact_model(net.data).mean
+    model = exact_model(net.data)
+    x_init = SCHEDULE.alpha(SCHEDULE.T) * model.mean
     n_points = ctx.choose(BRANCH_POINTS if net.data.dim <= 2 else BRANCH_POINTS_IMAGES, 25)
     return follow_central_branch(net.denoiser, n_points=n_points, t_range=(T_MIN, SCHEDULE.T),
-                                 x_init=x_init, seed=ctx.seed, newton_tol=NEWTON_TOL)
+                                 x_init=x_init, seed=ctx.seed, newton_tol=NEWTON_TOL,
+                                 second_moment=float(np.trace(model.cov)))  # sets the model-error band
 
 
 def single_threaded(compute: Callable[[FigureContext], Result]) -> Callable[[FigureContext], Result]:

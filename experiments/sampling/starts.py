@@ -37,7 +37,7 @@ from torch import Tensor
 
 from symbreak.analysis.datasets import Dataset
 from symbreak.analysis.gls import GaussianStart, empirical_gaussian_start, gaussian_start
-from symbreak.analysis.spectrum import Spectrum, covariance_spectrum
+from symbreak.analysis.spectrum import CovarianceSpectrum, covariance_spectrum
 from symbreak.experiments.sampling.seeds import per_sample_noise
 from symbreak.theory import Schedule
 from symbreak.theory.schedules import VPSchedule
@@ -145,7 +145,7 @@ class Teleport:
                              {**self.config, "kind": "teleport-marginal"})
 
 
-def teleport(spectrum: Spectrum, t: float, schedule: Schedule, t_from: float | None = None,
+def teleport(spectrum: CovarianceSpectrum, t: float, schedule: Schedule, t_from: float | None = None,
              ridge: float = 0.0) -> Teleport:
     """The :class:`Teleport` map from t_from (T by default) to t for data with the mean and covariance
     spectrum ``spectrum`` (full when k = d, low-rank + isotropic otherwise; ``ridge``: Sigma + ridge I)."""

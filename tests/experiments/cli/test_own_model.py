@@ -102,3 +102,27 @@ def test_sample_with_a_saved_diffusers_folder(tmp_path, capsys, image_folder):
     assert np.load(out).shape == (5, 1, 8, 8)
     assert doc["model"]["kind"] == "diffusers" and doc["model"]["prediction"] == "v"
     assert "trained_betas" in doc["schedule"] and "model_scaling" in doc["data"]
+
+
+TWO_DELTAS_MODULE = """
+from symbreak.analysis.datasets import load_dataset
+from symbreak.experiments.models.denoisers import ExactDenoiser
+from symbreak.theory import VPLinear
+
+
+def make():
+    data = load_dataset("two-deltas")
+    return ExactDenoiser(data.model, VPLinear(), data.shape)
+"""
+
+
+def test_validate_with_a_user_model_measures_that_model(tmp_path, monkeypatch, capsys):
+    """validate --model: the user's model replaces the trained network; wrapping the exact score of the two
+    deltas, its measured t_c is theory's (0.2926417) to the grid's refinement."""
+    (tmp_path / "my_two_deltas.py").write_text(textwrap.dedent(TWO_DELTAS_MODULE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    doc = run_json(["validate", "--data", "two-deltas", "--model", "my_two_deltas:make", "--n-points", "21",
+                    "--t-min", "0.2", "--out", str(tmp_path / "v")], capsys)
+    assert doc["train"]["model"]["kind"] != "diffusers"
+    assert doc["t_c_network"] == pytest.approx(0.2926417, rel=1e-3) and doc["rel_error"] < 1e-3
+    assert (tmp_path / "v" / "margins.csv").is_file()
