@@ -250,7 +250,8 @@ def add_evaluation_arguments(p: argparse.ArgumentParser, blocks: str) -> None:
     add_model_argument(p)
     p.add_argument("--features", default=None,
                    help="feature network for FD/KID and the clusters of unlabelled data: a TorchScript FILE.pt or "
-                        "module:callable (default for data without labels: a fixed 64-component PCA of the training part)")
+                        "module:callable (default for data without labels: a fixed 64-component PCA of the "
+                        "training part)")
     p.add_argument("--batch-size", type=int, default=None, help="most samples per network call (default 256)")
     add_device_argument(p)
     add_cache_arguments(p)

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     ev = Evaluation.start(args, "diversity", "diversity_blocks", "set", moments=args.moments)
     result = diversity(ev.setup, ev.seeds, tc=args.tc, n_boot=ev.sizes.n_boot)
-    return ev.finish(result.config, result.to_dict(), {"": result.shares}, figure=plot_diversity(result), text=lambda s: (
+    figure = plot_diversity(result)
+    return ev.finish(result.config, result.to_dict(), {"": result.shares}, figure=figure, text=lambda s: (
         f"{markdown_table(result.shares[COLUMNS].round(4))}\n{PAPER_LABEL}:\n{markdown_table(paper_diversity())}\n"
         f"diversity on {args.data}: {len(ev.seeds)} samples per set, {s:.1f} s; wrote {ev.out}/diversity.*"))

@@ -16,8 +16,8 @@ SELECTION_SEED = 1_000_000  # first seed of the block that picks the best swept 
 class Settings:
     """Sizes of one evaluation run.
 
-    ``mode``: 'full' or 'quick'; ``network_*`` / ``classifier_steps``: the quick run's small denoiser and feature classifier (None:
-    each data set's default recipe); ``block_size``: samples per seed block (None: the held-out size);
+    ``mode``: 'full' or 'quick'; ``network_*`` / ``classifier_steps``: the quick run's small denoiser and
+    feature classifier (None: each data set's default recipe); ``block_size``: samples per seed block (None: the held-out size);
     ``n_resplits``: other splits of the real data behind the floor's interval; ``n_boot``: bootstrap
     draws of the entropy interval; ``late_start_points``: start times of the late-start curves;
     ``sweep_every``: every k-th start of the GLS sweep; ``exact_tc``: whether the exact-score t_c is
