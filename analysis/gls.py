@@ -32,13 +32,19 @@ Array = NDArray[np.float64]
 
 @dataclass(frozen=True, eq=False)
 class GaussianStart:
-    """N(mean, U diag(lam) U^T + iso (I - U U^T)) with orthonormal columns U = ``vecs`` (d, k)."""
+    """N(mean, U diag(lam) U^T + iso (I - U U^T)) with orthonormal columns U = ``vecs`` (d, k); with k = 0
+    ``iso`` may be a vector (d,): the diagonal covariance diag(iso)."""
 
     mean: Array
     vecs: Array
     lam: Array
-    iso: float
+    iso: float | Array
     config: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if np.ndim(self.iso) not in (0, 1) or (np.ndim(self.iso) == 1 and (self.k or np.size(self.iso) != self.dim)):
+            raise ValueError(f"iso: a per-coordinate variance needs k = 0 and length {self.dim}, got k = {self.k} "
+                             f"and shape {np.shape(self.iso)}")
 
     @property
     def dim(self) -> int:
@@ -50,6 +56,8 @@ class GaussianStart:
 
     def cov_matrix(self) -> Array:
         """The d x d covariance (built only on request, e.g. for small d or checks)."""
+        if np.ndim(self.iso) == 1:
+            return np.diag(np.asarray(self.iso, dtype=np.float64))
         u = self.vecs
         return (u * (self.lam - self.iso)) @ u.T + self.iso * np.eye(self.dim)
 
@@ -60,6 +68,8 @@ class GaussianStart:
         if eps.ndim != 2 or eps.shape[1] != self.dim:
             raise ValueError(f"eps: expected shape (n, {self.dim}), got {eps.shape}")
         root_iso = np.sqrt(self.iso)
+        if self.k == 0:  # isotropic or diagonal
+            return self.mean + root_iso * eps
         return self.mean + root_iso * eps + ((eps @ self.vecs) * (np.sqrt(self.lam) - root_iso)) @ self.vecs.T
 
     def sample(self, n: int, rng: np.random.Generator) -> Array:
@@ -84,6 +94,29 @@ def gaussian_start(spectrum: CovarianceSpectrum, t: float, schedule: Schedule) -
               "schedule": schedule.config(), "spectrum": spectrum.config()}
     return GaussianStart(alpha * spectrum.mean, spectrum.vecs, a2 * spectrum.lam + sigma2,
                          a2 * spectrum.residual_variance + sigma2, config)
+
+
+def diagonal_gaussian_start(x: ArrayLike | Dataset, t: float, schedule: Schedule, *, noised: bool = False,
+                            chunk_size: int | None = None) -> GaussianStart:
+    """N(alpha mu, alpha^2 diag(var) + sigma^2 I) at time t from the data's per-coordinate mean and variance
+    (float64 sums over row chunks); ``noised``: ``x`` are already noised to t (the empirical moments), so
+    their own mean and variance are used. Keeps the marginal variances and drops every correlation --
+    including the top directions whose instability sets t_c -- so it is an option, not the default."""
+    y = x.x if isinstance(x, Dataset) else np.asarray(x)
+    if y.ndim != 2 or y.shape[0] < 2:
+        raise ValueError(f"x: expected an array of shape (N >= 2, d), got shape {y.shape}")
+    n, d = y.shape
+    total, squares = np.zeros(d), np.zeros(d)
+    for rows in chunk_slices(n, chunk_size or rows_per_chunk(d)):
+        block = np.asarray(y[rows], dtype=np.float64)
+        total += block.sum(axis=0)
+        squares += np.einsum("ij,ij->j", block, block)
+    mu = total / n
+    var = np.maximum(squares / n - mu * mu, 0.0) * n / (n - 1)
+    alpha, sigma2 = (1.0, 0.0) if noised else _noise_level(t, schedule)
+    config = {"kind": "diagonal", "t": float(t), "alpha": alpha, "sigma2": sigma2, "noised": noised,
+              "schedule": schedule.config(), "n": n}
+    return GaussianStart(alpha * mu, np.zeros((d, 0)), np.zeros(0), alpha * alpha * var + sigma2, config)
 
 
 def noised_data(x: ArrayLike | Dataset, t: float, schedule: Schedule, rng: np.random.Generator,

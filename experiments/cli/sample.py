@@ -72,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="ddpm only: posterior (default) | beta")
     p.add_argument("--moments", default=None, choices=list(MOMENTS),
                    help="gls only: analytic (default) | empirical")
+    p.add_argument("--covariance", default=None, choices=["lowrank", "diagonal"],
+                   help="gls only: lowrank (default; the full covariance for d <= 1024, else the top eigenpairs plus "
+                        "an isotropic rest) | diagonal (per-pixel variances only)")
     p.add_argument("--batch-size", type=int, default=512,
                    help="samples per sampler call: sample k keeps its own noise whatever the batch size; results "
                         "agree across batch sizes to float round-off (about 1e-6 for networks), not bit for bit")
@@ -105,6 +108,8 @@ def _check_args(args: argparse.Namespace) -> None:
     check_outputs(Path(args.out).absolute().parent, _output_names(Path(args.out)))
     if args.moments is not None and args.start != "gls":
         raise ValueError("--moments: chooses the Gaussian of the gls start; use it with --start gls")
+    if args.covariance is not None and args.start != "gls":
+        raise ValueError("--covariance: chooses the Gaussian of the gls start; use it with --start gls")
     if args.retrain and args.denoiser == "exact":
         raise ValueError("--retrain: the exact denoiser is not trained; drop --retrain or use --denoiser network")
     if args.init is not None and args.start is not None:
@@ -224,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         "start": draw.start, "t_start": float(grid[0]), "t_grid": grid.tolist(),
         "seeds": {"spec": spec, "count": len(seeds), "list": seeds},
         "denoiser": denoiser_kind, "device": str(device), "world_size": ctx.world_size,
-        "batch_size": args.batch_size, "moments": args.moments, "init": args.init,
+        "batch_size": args.batch_size, "moments": args.moments, "covariance": args.covariance, "init": args.init,
         "model": None if user is None else user.config}
     config = provenance(config, [dataset.config.get("path"), args.init], model)
     config["output"] = _write(Path(args.out), samples, draw.trajectories if args.trajectory else None, config)
@@ -254,14 +259,16 @@ class _Draw:
                 from symbreak.experiments.sampling.starts import gls_gaussian
 
                 self.gaussian = gls_gaussian(self.dataset.x, float(self.grid[0]), self.denoiser.schedule,
-                                             self.args.moments or "analytic")
+                                             self.args.moments or "analytic",
+                                             covariance=self.args.covariance or "lowrank")
             if self.args.start == "teleport":
                 self.gaussian = TeleportSource(np.asarray(self.dataset.x, dtype=np.float64)).at(
                     float(self.grid[0]), self.denoiser.schedule)
             return np.concatenate([self._batch(local[i:i + self.args.batch_size])
                                    for i in range(0, len(local), self.args.batch_size)])
         method = Method(self.sampler.name, self.sampler.name, self.args.steps, self.options)
-        gls = {"gls": GLSSource(self.dataset.x, self.args.moments or "analytic"),
+        gls = {"gls": GLSSource(self.dataset.x, self.args.moments or "analytic",
+                                covariance=self.args.covariance or "lowrank"),
                "teleport": TeleportSource(np.asarray(self.dataset.x, dtype=np.float64))}.get(self.args.start)
         drawn = draw_samples(self.denoiser, method, local, start=self.args.start or "noise", t_start=self.t_start,
                              gls=gls, batch_size=self.args.batch_size)

@@ -103,17 +103,20 @@ class Method:
 class GLSSource:
     """Where the Gaussian late start takes its Gaussian from: the training samples ``y`` (N, d), with
     ``analytic`` moments (their mean and covariance) or ``empirical`` ones (the samples noised once to
-    t_start with a generator seeded by ``seed``, the paper's procedure)."""
+    t_start with a generator seeded by ``seed``, the paper's procedure); ``covariance``: ``lowrank`` (exact
+    at d <= 1024) or ``diagonal`` (:func:`~symbreak.experiments.sampling.starts.gls_gaussian`)."""
 
     y: Array
     moments: str = "analytic"
     seed: int = 0
+    covariance: str = "lowrank"
 
     def at(self, t: float, schedule: Schedule) -> GaussianStart:
-        return gls_gaussian(self.y, t, schedule, self.moments, self.seed)
+        return gls_gaussian(self.y, t, schedule, self.moments, self.seed, covariance=self.covariance)
 
     def config(self) -> dict:
-        return {"moments": self.moments, "seed": self.seed, "n_points": int(self.y.shape[0])}
+        covariance = {} if self.covariance == "lowrank" else {"covariance": self.covariance}
+        return {"moments": self.moments, "seed": self.seed, "n_points": int(self.y.shape[0]), **covariance}
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 
 from symbreak.analysis.datasets import Dataset
-from symbreak.analysis.gls import GaussianStart, empirical_gaussian_start, gaussian_start
+from symbreak.analysis.gls import (GaussianStart, diagonal_gaussian_start, empirical_gaussian_start, gaussian_start,
+                                   noised_data)
 from symbreak.analysis.spectrum import CovarianceSpectrum, covariance_spectrum
 from symbreak.experiments.sampling.seeds import per_sample_noise
 from symbreak.theory import Schedule
@@ -44,6 +45,7 @@ from symbreak.theory.schedules import VPSchedule
 
 START_KINDS = ("noise", "late", "gls", "teleport")
 MOMENTS = ("analytic", "empirical")
+COVARIANCES = ("lowrank", "diagonal")
 
 
 def parse_t_start(spec: str | float, schedule: Schedule, *,
@@ -79,16 +81,25 @@ def prior_std(schedule: Schedule, t: float) -> float:
 
 
 def gls_gaussian(y: ArrayLike | Dataset, t: float, schedule: Schedule, moments: str = "analytic", seed: int = 0,
-                 k: int | None = None, ridge: float = 0.0) -> GaussianStart:
-    """The GLS distribution at t for the data ``y`` (N, d) as a low-rank + isotropic :class:`GaussianStart`
-    (exact when k = d, the default for d <= 1024): N(alpha mu, alpha^2 (Sigma + ridge I) + sigma^2 I) from
-    the data's population mean and covariance (``analytic``), or the moments of the data noised once to t
-    with a generator seeded by ``seed`` (``empirical``, the paper's procedure)."""
+                 k: int | None = None, ridge: float = 0.0, covariance: str = "lowrank") -> GaussianStart:
+    """The GLS distribution at t for the data ``y`` (N, d): N(alpha mu, alpha^2 (Sigma + ridge I) + sigma^2 I)
+    from the data's population mean and covariance (``analytic``), or the moments of the data noised once
+    to t with a generator seeded by ``seed`` (``empirical``, the paper's procedure).
+
+    ``covariance``: ``lowrank`` (the default: the top-k eigenpairs plus an isotropic rest, exact -- the full
+    covariance -- when k = d, the default for d <= 1024; the top directions are the ones whose instability
+    sets t_c, so they are kept exactly at any d) or ``diagonal`` (per-coordinate variances only)."""
     if moments not in MOMENTS:
         raise ValueError(f"moments: expected one of {', '.join(MOMENTS)}, got {moments!r}")
+    if covariance not in COVARIANCES:
+        raise ValueError(f"covariance: expected one of {', '.join(COVARIANCES)}, got {covariance!r}")
     ridge = _check_ridge(ridge)
     t = float(schedule.check_t(t, "t_start"))
-    if moments == "analytic":
+    if covariance == "diagonal":
+        noised = moments == "empirical"
+        data = noised_data(y, t, schedule, np.random.default_rng(seed)) if noised else y
+        g = diagonal_gaussian_start(data, t, schedule, noised=noised)
+    elif moments == "analytic":
         g = gaussian_start(covariance_spectrum(y, k=k), t, schedule)
     else:
         g = empirical_gaussian_start(y, t, schedule, np.random.default_rng(seed), k=k)
