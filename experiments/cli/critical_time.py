@@ -13,10 +13,13 @@ import os
 from pathlib import Path
 
 from symbreak.experiments.cli.args import (
+    add_device_argument,
     add_dynamics_argument,
+    add_model_argument,
     add_out_argument,
     add_report_arguments,
     check_out_dir,
+    device_of,
     raw_help,
     report,
 )
@@ -30,7 +33,7 @@ from symbreak.experiments.cli.theory_args import (
     theory_model_from_args,
 )
 
-DATASET_FLAGS = ("method", "scale", "max_points", "seed", "bootstrap", "level", "out")  # datasets only
+DATASET_FLAGS = ("method", "scale", "max_points", "seed", "bootstrap", "level", "out", "model")  # datasets only
 DEFAULTS = {"seed": 0, "bootstrap": 0, "level": 0.9}
 STEM = "critical_time"
 DESCRIPTION = """\
@@ -81,6 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--level", type=float, default=0.9, help="confidence level of the interval (default 0.9)")
     group.add_argument("--seed", type=int, default=0, help="seed of the samples drawn and the subset (default 0)")
     add_out_argument(group, "folder for the branch CSV, JSON sidecar, soft direction (.npy) and plot (PNG + PDF)")
+    add_model_argument(group)
+    add_device_argument(group)
     add_report_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -115,14 +120,45 @@ def run_dataset(args: argparse.Namespace) -> int:
     method = args.method or "both"
     out = check_out_dir(args.out, output_names())
     data = load_data(args)
+    user = _user_model(args)
+    if user is not None:
+        from symbreak.experiments.paper.setup import in_model_range
+
+        data, schedule = in_model_range(data, user), user.denoiser.schedule
     with flags_in_errors():
         result = dataset_critical_times(data, schedule, method, args.dynamics, max_points=args.max_points,
                                         seed=args.seed, k=args.k, bootstrap=args.bootstrap, level=args.level)
-    config = provenance(resolved_config(args, schedule, method), [data.config.get("path")])
+    document = result.to_dict()
+    if user is not None:
+        from symbreak.experiments.measure.validate import model_critical_time
+
+        document["model"] = {**model_critical_time(data, user.denoiser, dynamics=args.dynamics), "spec": user.config}
+    config = provenance(resolved_config(args, schedule, method), [data.config.get("path")],
+                        None if user is None else user.config)
     files = [] if out is None else write_outputs(result, config, out)
-    text = None if args.json else dataset_text(result) + (f"\nwrote {', '.join(files)} to {out}" if files else "")
-    report(args, result.to_dict(), text)
+    text = None if args.json else (dataset_text(result) + _model_text(document.get("model"))
+                                   + (f"\nwrote {', '.join(files)} to {out}" if files else ""))
+    report(args, document, text)
     return 0
+
+
+def _user_model(args: argparse.Namespace):
+    """The ``--model`` (:func:`symbreak.experiments.models.user.open_model`), or None."""
+    if args.model is None:
+        return None
+    from symbreak.experiments.models.user import open_model
+
+    return open_model(args.model, device=device_of(args))
+
+
+def _model_text(model: dict | None) -> str:
+    if model is None:
+        return ""
+    c = model["critical"]
+    at = "none" if c is None else f"t = {c['t']:.6g} (logsnr {c['logsnr']:.4g})"
+    depth = "" if model["margin_c"] is None else f", margin {model['margin_c']:.4g}"
+    return (f"\nyour model's own margin: first event {at}, {model['kind']}{depth} "
+            f"(model-error band {model['model_error_band']:.3g})")
 
 
 def load_data(args: argparse.Namespace):

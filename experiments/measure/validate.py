@@ -164,3 +164,20 @@ def validate_network(dataset: Dataset, schedule: Schedule, denoiser: Denoiser, *
                "model_error_band": network.model_error_band,
                "seconds_network": seconds_network, "seconds_theory": seconds_theory}
     return ValidationResult(theory, network, comparison, margins, dataset.name, schedule, measure)
+
+
+def model_critical_time(dataset: Dataset, denoiser: Denoiser, *, dynamics: str = "sde", n_points: int = 61,
+                        t_min: float = 0.02) -> dict:
+    """The first event of a model's own margin (theory's rule on its learned drift's central branch, from
+    T down to ``t_min``, started at alpha(T) times the data mean, the model-error band set by the data's
+    E|y - mu|^2): t_c on every axis, its kind, depth and band, and the events after it."""
+    schedule = denoiser.schedule
+    t_min = check_options(schedule, dynamics, n_points, t_min, 1.0)
+    model = dataset.model if dataset.model is not None else dataset.empirical()
+    branch = follow_central_branch(denoiser, dynamics=dynamics, n_points=n_points, t_range=(t_min, schedule.T),
+                                   x_init=schedule.alpha(schedule.T) * model.mean,
+                                   second_moment=float(np.trace(model.cov)))
+    critical = None if branch.critical is None else branch.critical.to_dict()
+    return {"critical": critical, "kind": branch.kind, "margin_c": branch.margin_c,
+            "model_error_band": branch.model_error_band, "events": [e.to_dict() for e in branch.events],
+            "schedule": schedule.config(), "n_points": n_points, "t_range": [t_min, schedule.T]}

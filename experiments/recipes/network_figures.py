@@ -278,9 +278,12 @@ def network_margins_caption(r: NetworkMarginsResult) -> str:
         "symmetric part of the Jacobian of its learned drift, obtained with torch.func) along the central fixed "
         "point, followed from t = 1 by Newton continuation, for the exact score of the training data (blue) and "
         "for a trained eps-prediction MLP (orange dots: the network's logsnr grid; preconditioning below). t_c is "
-        "where the margin crosses zero or (imperfect pitchfork) comes closest to it: the first crossing, or the first "
-        "closest approach within 0.05 of zero, else the closest approach nearest zero (exact dashed, network dotted; "
-        f"circles mark crossings, triangles closest approaches with margin ≥ {EVENT_MARGIN:g}). "
+        "the first event coming down from t = 1 (theory's one rule): an upward crossing of zero, a fold, or the "
+        "first closest approach (a local maximum below zero, imperfect pitchfork) whatever its depth, counted only "
+        "when its prominence stands above the margin's noise -- round-off for the exact score; for the network also "
+        "3x its model-error band, its largest deviation from the data-free linear-phase margin 1/2 - 1/sigma^2 at "
+        "large t (exact dashed, network dotted; circles mark crossings, triangles closest approaches with margin "
+        f"≥ {EVENT_MARGIN:g}). "
         + "; ".join(_margin_text(name, summary[name]) for name in MARGIN_DATASETS)
         + ". (a) Two deltas at ±1; (b) four Gaussians (std 0.1) on the unit circle; "
         "(c) digits, exact score of the finite training set (an empirical mixture of deltas)." + quick_note(r.quick))

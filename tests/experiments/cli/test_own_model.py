@@ -126,3 +126,29 @@ def test_validate_with_a_user_model_measures_that_model(tmp_path, monkeypatch, c
     assert doc["train"]["model"]["kind"] != "diffusers"
     assert doc["t_c_network"] == pytest.approx(0.2926417, rel=1e-3) and doc["rel_error"] < 1e-3
     assert (tmp_path / "v" / "margins.csv").is_file()
+
+
+GMM_MODULE = """
+from symbreak.analysis.datasets import load_dataset
+from symbreak.experiments.models.denoisers import ExactDenoiser
+from symbreak.theory import VPLinear
+
+
+def make():
+    data = load_dataset("gmm-2d")
+    return ExactDenoiser(data.model, VPLinear(), data.shape)
+"""
+
+
+def test_critical_time_with_a_user_model_reports_its_own_margin(tmp_path, monkeypatch, capsys):
+    """critical-time --model: beside the data's critical times, the first event of the model's own margin;
+    for the exact score of gmm-2d's mixture that is the mixture's own crossing (theory: t_c = 0.2137)."""
+    from symbreak.analysis.datasets import load_dataset
+    from symbreak.theory import VPLinear, critical_times
+
+    (tmp_path / "my_gmm.py").write_text(textwrap.dedent(GMM_MODULE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    doc = run_json(["critical-time", "--data", "gmm-2d", "--method", "gaussian", "--model", "my_gmm:make"], capsys)
+    expected = critical_times(load_dataset("gmm-2d").model, VPLinear()).t_c
+    assert doc["model"]["kind"] == "crossing"
+    assert doc["model"]["critical"]["t"] == pytest.approx(expected, rel=2e-3)

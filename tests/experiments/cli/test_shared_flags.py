@@ -38,7 +38,7 @@ def test_shared_flag_has_one_definition(flag):
         first = next(iter(found.values()))
         assert (action.type, action.choices) == (first.type, first.choices), (flag, command)
     if flag == "--device":
-        assert set(found) == {"validate", "train", "sample", "figures", *EVALUATIONS}
+        assert set(found) == {"validate", "train", "sample", "figures", "window", "critical-time", *EVALUATIONS}
         assert all(a.default == "auto" for a in found.values())
 
 
