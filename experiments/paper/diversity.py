@@ -28,6 +28,7 @@ from symbreak.experiments.runtime.threads import cpu_threads
 from symbreak.experiments.sampling.draw import Method, draw_samples
 
 DIVERSITY_STEPS = (3, 5, 10)
+LABEL_SOURCES = {"classifier": "classifier labels", "features": "k-means clusters", "mixture": "nearest mode"}
 PAPER_DIVERSITY = Path(str(files("symbreak.experiments") / "data")) / "paper_diversity_celeba64.csv"
 PAPER_LABEL = "paper's Fig. 4: CelebA64, race-classifier shares of 50 000 samples (reference, not our data)"
 
@@ -119,7 +120,7 @@ def plot_diversity(result: DiversityResult, axes=None):
         shares = result.shares
         _stacked(axes[0], shares.set.tolist(), shares[[f"share_{k}" for k in range(result.num_classes)]].to_numpy(),
                  [str(k) for k in range(result.num_classes)], "class")
-        labels = "classifier labels" if result.config["metrics"]["kind"] == "classifier" else "nearest mode"
+        labels = LABEL_SOURCES.get(result.config["metrics"]["kind"], "nearest mode")
         axes[0].set_title(f"class shares ({result.config['data']['name']}, {labels})")
         _entropy_panel(axes[1], result)
         paper = paper_diversity()

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from symbreak.analysis import metrics as M
-from symbreak.experiments.paper.suite import BlockMetric, MetricSuite, _block_subset
+from symbreak.experiments.paper.suite import BlockMetric, MetricSuite, block_subset
 
 Array = NDArray[np.float64]
 PCA_COMPONENTS, CLUSTERS = 64, 10
@@ -137,7 +137,7 @@ def label_free_suite(train: Array, held_out: Array, features: FeatureMap | None 
             "kl": lambda x: M.kl_divergence_bits(M.class_histogram(clusters(x), n_clusters), reference_shares),
         }
 
-    floor = _block_subset(held_out, block_size, seed)
+    floor = block_subset(held_out, block_size, seed)
     config = {"kind": "features", "block_size": int(floor.shape[0]), "features": features.config,
               "clusters": {"method": "k-means on the features of the training part", "k": n_clusters, "seed": seed},
               "kid_subsets": kid_subsets, "sw_projections": sw_projections, "seed": seed,

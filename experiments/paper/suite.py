@@ -156,7 +156,7 @@ class MetricSuite:
         for r in range(check_count("n_resplits", n_resplits, 2)):
             reference, held_out = self.resplit(r)
             metrics = self.factory(reference)
-            block = _block_subset(held_out, self.block_size, seed + r)
+            block = block_subset(held_out, self.block_size, seed + r)
             for n in names:
                 draws[n].append(metrics[n](block))
         return {n: Measurement(values[n], float(min(draws[n])), float(max(draws[n])), 1, self.block_size,
@@ -221,7 +221,7 @@ def measurements_frame(rows: Sequence[tuple[dict, Mapping[str, Measurement]]]) -
     return pd.DataFrame(records)
 
 
-def _block_subset(held_out: Array, block_size: int | None, seed: int) -> Array:
+def block_subset(held_out: Array, block_size: int | None, seed: int) -> Array:
     """The floor's samples: all of the held-out part, or a seeded subset of ``block_size`` rows."""
     if block_size is None or block_size >= held_out.shape[0]:
         return held_out
@@ -252,7 +252,7 @@ def classifier_suite(train: Array, held_out: Array, classifier, *, block_size: i
             "kl": lambda x: M.kl_divergence_bits(shares(x), reference_shares),
         }
 
-    floor = _block_subset(held_out, block_size, seed)
+    floor = block_subset(held_out, block_size, seed)
     config = {"kind": "classifier", "block_size": int(floor.shape[0]), "kid_subsets": kid_subsets,
               "sw_projections": sw_projections, "seed": seed, "features": "classifier penultimate layer (64)"}
     return MetricSuite("classifier", factory, train, floor, classifier.predict, k, "fd", resplit, config)
@@ -296,7 +296,7 @@ def mixture_suite(train: Array, held_out: Array, model: GaussianMixture, *, bloc
             "kl": lambda x: M.kl_divergence_bits(shares(x), reference_shares),
         }
 
-    floor = _block_subset(held_out, block_size, seed)
+    floor = block_subset(held_out, block_size, seed)
     config = {"kind": "mixture", "block_size": int(floor.shape[0]), "sw_projections": sw_projections,
               "seed": seed, "mode_std": std.tolist(), "coverage_k": 3.0}
     return MetricSuite("mixture", factory, train, floor, lambda x: nearest_mode(x, model), k, "w2", resplit,
