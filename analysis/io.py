@@ -73,10 +73,18 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
+_PROBE = re.compile(r"^\.symbreak-probe-(?P<pid>\d+)-")
+
+
 def _probe_writable(folder: Path, flag: str, shown: Path) -> None:
-    """Create and remove a hidden folder in ``folder``: the staging folder must be possible there."""
+    """Create and remove a hidden folder in ``folder``: the staging folder must be possible there. The
+    probe carries the pid, and probes of dead processes (killed between the two steps) are removed."""
+    for old in folder.glob(".symbreak-probe-*"):
+        match = _PROBE.match(old.name)
+        if match and not _pid_alive(int(match["pid"])):
+            shutil.rmtree(old, ignore_errors=True)
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".symbreak-probe-", dir=folder))
+        os.rmdir(tempfile.mkdtemp(prefix=f".symbreak-probe-{os.getpid()}-", dir=folder))
     except OSError as err:
         raise ValueError(f"{flag}: cannot write into {shown} ({err.strerror or err}); choose a writable "
                          "folder") from None

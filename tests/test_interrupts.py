@@ -102,3 +102,14 @@ def test_commit_removes_named_stale_outputs_and_refuses_folders(tmp_path):
         np.save(tmp / "y.npy", np.zeros(3))
     assert sorted(p.name for p in out.iterdir()) == ["x.npy", "y.npy"] and (out / "y.npy").is_dir()
     assert _leftovers(tmp_path) == []
+
+
+def test_a_probe_left_by_a_killed_run_is_removed_by_the_next_check(tmp_path):
+    """A run killed between creating and removing its writability probe leaves .symbreak-probe-<pid>-*;
+    the next output check removes probes of dead processes (and keeps nothing of its own)."""
+    from symbreak.analysis.io import check_output_dir
+
+    dead = tmp_path / ".symbreak-probe-999999999-abc"  # no such pid
+    dead.mkdir()
+    check_output_dir(tmp_path / "o")
+    assert list(tmp_path.iterdir()) == []
