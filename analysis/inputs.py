@@ -48,13 +48,19 @@ def _numeric(path: Path, arr: NDArray, key: str | None = None) -> NDArray:
     return arr
 
 
-def read_npy(path: str | os.PathLike) -> NDArray:
-    """The array of a ``.npy`` file, memory-mapped read-only (no pickles)."""
+def _nonempty_file(path: str | os.PathLike, suffix: str, expected: str) -> Path:
+    """``path`` as a Path, refused when it is a folder or an empty file."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{path}: is a folder, expected a .npy file")
+        raise ValueError(f"{path}: is a folder, expected a {suffix} file")
     if path.stat().st_size == 0:
-        raise ValueError(f"{path}: the file is empty; expected a .npy array written by np.save")
+        raise ValueError(f"{path}: the file is empty; expected {expected}")
+    return path
+
+
+def read_npy(path: str | os.PathLike) -> NDArray:
+    """The array of a ``.npy`` file, memory-mapped read-only (no pickles)."""
+    path = _nonempty_file(path, ".npy", "a .npy array written by np.save")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as err:
@@ -71,11 +77,7 @@ def read_npy(path: str | os.PathLike) -> NDArray:
 
 def read_npz(path: str | os.PathLike) -> dict[str, NDArray]:
     """Every array of a ``.npz`` file (read whole, no pickles)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, expected a .npz file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: the file is empty; expected a .npz archive written by np.savez")
+    path = _nonempty_file(path, ".npz", "a .npz archive written by np.savez")
     try:
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):

@@ -251,29 +251,33 @@ class _Draw:
     def __call__(self, local: list[int]):
         import numpy as np
 
-        from symbreak.experiments.sampling.draw import GLSSource, Method, draw_samples
-        from symbreak.experiments.sampling.starts import TeleportSource
+        from symbreak.experiments.sampling.draw import Method, draw_samples
 
+        source = self._source()
         if self.init is not None or self.args.trajectory:
-            if self.args.start == "gls":
-                from symbreak.experiments.sampling.starts import gls_gaussian
-
-                self.gaussian = gls_gaussian(self.dataset.x, float(self.grid[0]), self.denoiser.schedule,
-                                             self.args.moments or "analytic",
-                                             covariance=self.args.covariance or "lowrank")
-            if self.args.start == "teleport":
-                self.gaussian = TeleportSource(np.asarray(self.dataset.x, dtype=np.float64)).at(
-                    float(self.grid[0]), self.denoiser.schedule)
+            if source is not None:
+                self.gaussian = source.at(float(self.grid[0]), self.denoiser.schedule)
             return np.concatenate([self._batch(local[i:i + self.args.batch_size])
                                    for i in range(0, len(local), self.args.batch_size)])
         method = Method(self.sampler.name, self.sampler.name, self.args.steps, self.options)
-        gls = {"gls": GLSSource(self.dataset.x, self.args.moments or "analytic",
-                                covariance=self.args.covariance or "lowrank"),
-               "teleport": TeleportSource(np.asarray(self.dataset.x, dtype=np.float64))}.get(self.args.start)
         drawn = draw_samples(self.denoiser, method, local, start=self.args.start or "noise", t_start=self.t_start,
-                             gls=gls, batch_size=self.args.batch_size)
+                             gls=source, batch_size=self.args.batch_size)
         self.nfe, self.start = drawn.nfe, drawn.config["start"]
         return drawn.x.reshape(len(local), *self.dataset.shape).astype(np.float32)
+
+    def _source(self):
+        """The Gaussian of a gls or teleport start (GLSSource / TeleportSource of the data), else None."""
+        import numpy as np
+
+        from symbreak.experiments.sampling.draw import GLSSource
+        from symbreak.experiments.sampling.starts import TeleportSource
+
+        if self.args.start == "gls":
+            return GLSSource(self.dataset.x, self.args.moments or "analytic",
+                             covariance=self.args.covariance or "lowrank")
+        if self.args.start == "teleport":
+            return TeleportSource(np.asarray(self.dataset.x, dtype=np.float64))
+        return None
 
     def _batch(self, chunk: list[int]):
         import numpy as np
