@@ -29,7 +29,6 @@ from symbreak.theory.checks import check_choice, check_int
 
 Array = NDArray[np.float64]
 CONTINUOUS_FULL_STEPS = 1000  # "all steps" on a continuous schedule: this many per unit of t / T
-MULTISTEP_SOLVERS = ("dpm2m", "dpm3m", "unipc")  # diffusers' DPMSolverMultistep / UniPCMultistep family
 MAX_SAMPLING_STEPS = 100_000  # sampler steps per run (the paper's longest runs use 1000)
 
 
@@ -96,7 +95,7 @@ class Method:
     @property
     def family(self) -> str:
         """The diffusers scheduler family of the sampler: multistep solvers or DDIM-like."""
-        return "multistep" if self.sampler in MULTISTEP_SOLVERS else "ddim"
+        return get_sampler(self.sampler).family
 
 
 @dataclass(frozen=True)

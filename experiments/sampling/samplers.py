@@ -147,10 +147,12 @@ Callback = Callable[[StepInfo], None]
 
 
 class Sampler(ABC):
-    """The driver every sampler shares; a subclass defines one ``step`` and its ``options``."""
+    """The driver every sampler shares; a subclass defines one ``step`` and its ``options``. ``family``:
+    the diffusers scheduler family whose timestep spacings it follows ('ddim' or 'multistep')."""
 
     name: str
     options: dict[str, Any] = {}
+    family: str = "ddim"
 
     def __call__(self, denoiser: Denoiser, x_start: Tensor | ArrayLike, t_grid: Tensor | ArrayLike, *,
                  seeds: Sequence[int] | None = None, return_trajectory: bool = False,

@@ -126,6 +126,7 @@ class DPMSolverPP(Sampler):
     (see the module docstring for the update and the lower-order first and final steps)."""
 
     options = {"lower_order_final": True}
+    family = "multistep"  # diffusers' DPMSolverMultistepScheduler
 
     def __init__(self, order: int):
         self.order, self.name = order, f"dpm{order}m"
@@ -187,6 +188,7 @@ class UniPC(Sampler):
     corrected (diffusers' list; none by default); ``lower_order_final`` as diffusers'."""
 
     name = "unipc"
+    family = "multistep"  # diffusers' UniPCMultistepScheduler
     options = {"order": 2, "variant": "bh2", "lower_order_final": True, "disable_corrector": ()}
 
     def check_option(self, key: str, value: Any) -> Any:
