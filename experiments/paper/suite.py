@@ -33,8 +33,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from symbreak.analysis import metrics as M
-from symbreak.experiments.sampling.draw import check_count
 from symbreak.theory import GaussianMixture
+from symbreak.theory.checks import check_int
 
 Array = NDArray[np.float64]
 
@@ -153,7 +153,7 @@ class MetricSuite:
         if self.resplit is None:
             return {n: Measurement(v, math.nan, math.nan, 1, self.block_size, "none") for n, v in values.items()}
         draws: dict[str, list[float]] = {n: [values[n]] for n in names}
-        for r in range(check_count("n_resplits", n_resplits, 2)):
+        for r in range(check_int("n_resplits", n_resplits, 2)):
             reference, held_out = self.resplit(r)
             metrics = self.factory(reference)
             block = block_subset(held_out, self.block_size, seed + r)
@@ -170,7 +170,7 @@ BOOTSTRAP_DRAWS = 4000  # seeded Monte Carlo resamples beyond
 def block_bootstrap(n_blocks: int, seed: int = 0) -> NDArray[np.int64]:
     """Resamples of block indices (R, B) with replacement: all B^B of them for B <= 6 (the exact
     bootstrap distribution), else ``BOOTSTRAP_DRAWS`` drawn with a generator seeded by ``seed``."""
-    b = check_count("n_blocks", n_blocks, 1)
+    b = check_int("n_blocks", n_blocks, 1)
     if b**b <= EXACT_BOOTSTRAP:
         return np.array(list(itertools.product(range(b), repeat=b)), dtype=np.int64)
     return np.random.default_rng(seed).integers(0, b, size=(BOOTSTRAP_DRAWS, b))
@@ -225,7 +225,7 @@ def block_subset(held_out: Array, block_size: int | None, seed: int) -> Array:
     """The floor's samples: all of the held-out part, or a seeded subset of ``block_size`` rows."""
     if block_size is None or block_size >= held_out.shape[0]:
         return held_out
-    idx = np.sort(np.random.default_rng(seed).choice(held_out.shape[0], check_count("block_size", block_size, 2),
+    idx = np.sort(np.random.default_rng(seed).choice(held_out.shape[0], check_int("block_size", block_size, 2),
                                                      replace=False))
     return held_out[idx]
 

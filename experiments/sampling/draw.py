@@ -32,11 +32,6 @@ CONTINUOUS_FULL_STEPS = 1000  # "all steps" on a continuous schedule: this many 
 MAX_SAMPLING_STEPS = 100_000  # sampler steps per run (the paper's longest runs use 1000)
 
 
-def check_count(name: str, value: int, minimum: int = 1) -> int:
-    """An integer >= ``minimum``: :func:`symbreak.theory.checks.check_int` (kept for paper.suite)."""
-    return check_int(name, value, minimum)
-
-
 def step_of(schedule: Schedule, t: float | None) -> int | None:
     """The discrete step holding ``t`` (None for continuous schedules or t = None)."""
     return None if t is None or not schedule.discrete else int(schedule.step_of_t(float(t)))
