@@ -126,7 +126,10 @@ def _block_eigen(op: LinearOperator, scale: float, k: int, start: Array) -> tupl
 def _solve(lin: Linearisation, basis: tuple[Array, Array] | None, x_norm: float) -> Array:
     """The Newton step dx with (J / beta) dx = -b / beta. Dense: in the eigenbasis, leaving out the
     components of b at its round-off level (``noise (1 + |x|)``): along a nearly singular direction
-    (at a perfect pitchfork's crossing) they would turn round-off into a step."""
+    (at a perfect pitchfork's crossing) they would turn round-off into a step. A drift with its own
+    (non-symmetric) ``solve`` uses it."""
+    if lin.solve is not None:
+        return lin.solve(-lin.b)
     if lin.dense is not None:
         w, v = lin.eigh
         coef = v.T @ lin.b
@@ -148,10 +151,12 @@ def _solve(lin: Linearisation, basis: tuple[Array, Array] | None, x_norm: float)
     return dx
 
 
-def newton(drift: Drift, x0: Array, logsnr: float, *, k: int | None = 5, tol: float = 1e-10,
+def newton(drift: Drift, x0: Array, logsnr: float, *, k: int | None = 5, tol: float | None = None,
            max_iter: int = 30, basis: tuple[Array, Array] | None = None) -> NewtonResult:
-    """Solve b(x) = 0 at ``logsnr`` from x0 (module docstring); ``basis`` (eigenvalues, eigenvectors)
-    of a nearby point preconditions the matrix-free steps and warm-starts Lanczos."""
+    """Solve b(x) = 0 at ``logsnr`` from x0 (module docstring) to a step below ``tol`` (default the
+    drift's ``newton_tol``) times 1 + |x|; ``basis`` (eigenvalues, eigenvectors) of a nearby point
+    preconditions the matrix-free steps and warm-starts Lanczos."""
+    tol = drift.newton_tol if tol is None else tol
     x = np.array(x0, dtype=np.float64)
     for it in range(1, max_iter + 1):
         lin = drift.linearise(x, logsnr)

@@ -41,6 +41,7 @@ CACHE_BYTES = 1 << 21      # float64 bytes per chunk of rows in a product (fits 
 WEIGHT_FLOOR = 1e-18       # posterior weights below this times the largest are round-off
 GATHER_FRACTION = 0.25     # gather the kept rows once per point when fewer than this share is left
 RESIDENT_BYTES = 1 << 25   # data up to this size in float64 (32 MiB) are centred and promoted once
+NEWTON_TOL = 1e-10         # Newton's relative step tolerance for exact (float64) drifts
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ class Linearisation:
     ``shift``, the bulk eigenvalue a of J / beta = a I + (low rank) when there is one (the
     preconditioner of matrix-free Newton steps and the step of the relaxation to an attractor), and
     ``approx``, cheaper products accurate to single precision (float32 data), for the inexact linear
-    solves of Newton steps only (never for the spectrum)."""
+    solves of Newton steps and the warm-up of the spectrum's block iteration (never for the eigenvalues
+    themselves), and ``solve``, r -> (J / beta)^{-1} r for a drift whose J is not symmetric (a trained
+    network: Newton needs J itself, the spectrum its symmetric part); None: the engine's symmetric
+    solves."""
 
     b: Array
     matvec: Callable[[Array], Array]
@@ -61,6 +65,7 @@ class Linearisation:
     scale: float
     shift: float | None = None
     approx: Callable[[Array], Array] | None = None
+    solve: Callable[[Array], Array] | None = None
 
     @cached_property
     def eigh(self) -> tuple[Array, Array]:
@@ -70,13 +75,15 @@ class Linearisation:
 
 
 class Drift(Protocol):
-    """What the continuation engine follows: ``dim``, ``schedule``, ``dynamics``, ``start(t)`` (the
-    centre alpha(t) mu where the central branch starts), ``b(x, logsnr)`` (drift / beta) and
-    ``linearise(x, logsnr)``."""
+    """What the continuation engine follows: ``dim``, ``schedule``, ``dynamics``, ``newton_tol`` (Newton
+    stops when its step is below ``newton_tol (1 + |x|)``: 1e-10 for exact float64 models, the model's
+    own noise floor for a network), ``start(t)`` (the centre alpha(t) mu where the central branch
+    starts), ``b(x, logsnr)`` (drift / beta) and ``linearise(x, logsnr)``."""
 
     dim: int
     schedule: Schedule
     dynamics: str
+    newton_tol: float
 
     def start(self, t: float) -> Array: ...
 
@@ -118,6 +125,8 @@ class Noise:
 class DenseDrift:
     """Any data model, with J / beta formed as a d x d matrix from one posterior pass."""
 
+    newton_tol = NEWTON_TOL
+
     def __init__(self, model: DataModel, schedule: Schedule, dynamics: Dynamics = "sde"):
         score_weight(dynamics)
         self.model, self.schedule, self.dynamics, self.dim = model, schedule, dynamics, model.dim
@@ -141,6 +150,8 @@ class DenseDrift:
 
 class EmpiricalDrift:
     """Finite data, matrix-free: products with the posterior covariance B^T B (module docstring)."""
+
+    newton_tol = NEWTON_TOL
 
     def __init__(self, y: NDArray, schedule: Schedule, dynamics: Dynamics = "sde",
                  weights: Array | None = None, dense: bool = False):
