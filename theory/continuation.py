@@ -41,6 +41,10 @@ SINGLE_TOL = 1e-5       # ... with single-precision products (float32 data): abo
 LOBPCG_TOL = 1e-6      # residual |A v - lam v| / scale of a warm-started block eigenpair (its eigenvalue
                        # is then within r^2 / gap, ~1e-12 scale^2 / gap: recorded as the margin's noise)
 LOBPCG_ITER = 40
+SINGLE_EIG_TOL = 1e-5  # residual / scale of the block iteration on single-precision products
+RITZ_TOL = 1e-4        # exact residual / scale accepted after a single-precision block iteration (eigenvalue
+                       # error r^2 / gap ~ 1e-8 scale^2 / gap, recorded as the margin's noise)
+THETA_MAX = 0.1        # Newton's observed contraction below which the remaining error is bounded a posteriori
 FOLD_REACH = 10.0      # a fold extrapolated within this many smallest steps ends the segment
 GUARD = 3              # extra block vectors (seeded) that catch an eigenvalue rising from the bulk
 SERIAL_DIM = 256   # dense linearisations up to this d run BLAS on one thread
@@ -79,48 +83,67 @@ def top_eigen(lin: Linearisation, k: int | None = None,
     """Top ``k`` (dense: all when None) eigenpairs of J / beta, descending, and the error bound of the
     top eigenvalue (0 for ``eigh``, ``EIGSH_TOL`` scale for Lanczos). Matrix-free: with ``start`` (d, m),
     the previous point's eigenvectors, a block LOBPCG (Knyazev 2001) from them plus ``GUARD`` seeded
-    vectors, each iteration one pass over the data for the whole block; Lanczos (``eigsh``) when there
-    is no start or the block has not converged to ``LOBPCG_TOL``."""
+    vectors, each iteration one pass over the data for the whole block (on the single-precision
+    products ``approx`` when there are some, the block then refined by one float64 Rayleigh-Ritz pass);
+    Lanczos (``eigsh``, from a seeded start vector: the same numbers on every run) when there is no
+    start or the block has not converged."""
     if lin.dense is not None:
         w, v = lin.eigh
         return ((w, v) if k is None else (w[:k], v[:, :k])) + (0.0,)
     d = lin.b.shape[0]
-    op = LinearOperator((d, d), matvec=lin.matvec, matmat=lin.matvec, dtype=np.float64)
     kk = min(k or 1, d - 1)
-    found = None if start is None else _block_eigen(op, lin.scale, kk, start)
+    found = None if start is None else _block_eigen(lin, kk, start)
     if found is not None:
         return found
+    op = LinearOperator((d, d), matvec=lin.matvec, matmat=lin.matvec, dtype=np.float64)
     try:
-        w, v = eigsh(op, kk, which="LA", v0=None if start is None else start[:, 0], tol=EIGSH_TOL)
+        w, v = eigsh(op, kk, which="LA", tol=EIGSH_TOL,
+                     v0=np.random.default_rng(0).standard_normal(d) if start is None else start[:, 0])
     except ArpackNoConvergence as err:
         w, v = err.eigenvalues, err.eigenvectors
     order = np.argsort(w)[::-1]
     return w[order], v[:, order], EIGSH_TOL * lin.scale
 
 
-def _block_eigen(op: LinearOperator, scale: float, k: int, start: Array) -> tuple[Array, Array, float] | None:
-    """The top k eigenpairs by LOBPCG from ``start`` and the error bound r^2 / gap of the top Ritz value
-    (r its residual norm, gap its distance to the other Ritz values of the block: Kato-Temple, Parlett
-    1998 Sec. 10.2); None unless every residual is below ``LOBPCG_TOL`` times ``scale`` (or the block is
-    too large for the dimension)."""
-    d = op.shape[0]
+def _block_eigen(lin: Linearisation, k: int, start: Array) -> tuple[Array, Array, float] | None:
+    """The top k eigenpairs by LOBPCG from ``start`` (on ``lin.approx`` when set, to ``SINGLE_EIG_TOL``,
+    else on the exact products to ``LOBPCG_TOL``), then Rayleigh-Ritz on the block with one exact pass
+    (:func:`_ritz`); None unless every exact residual is below ``LOBPCG_TOL`` (``RITZ_TOL`` after a
+    single-precision iteration) times ``scale``, or when the block is too large for the dimension."""
+    d = lin.b.shape[0]
     m = k + GUARD
     if 5 * m > d:
         return None
     rng = np.random.default_rng(0)
     cols = start[:, :k]
     block = np.column_stack([cols, rng.standard_normal((d, m - cols.shape[1]))])
-    tol = LOBPCG_TOL * scale
+    product = lin.approx or lin.matvec
+    op = LinearOperator((d, d), matvec=product, matmat=product, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        w, v = lobpcg(op, block, tol=tol, maxiter=LOBPCG_ITER, largest=True)
-    order = np.argsort(w)[::-1]
-    gap = float(w[order[0]] - w[order[1]])
-    w, v = w[order[:k]], v[:, order[:k]]
-    residual = np.linalg.norm(op.matmat(v) - v * w, axis=0)
-    if not (residual <= tol).all():
+        try:
+            _, v = lobpcg(op, block, tol=(SINGLE_EIG_TOL if lin.approx else LOBPCG_TOL) * lin.scale,
+                          maxiter=LOBPCG_ITER, largest=True)
+        except ValueError:     # a start block that is linearly dependent: Lanczos instead
+            return None
+    w, v, residual, gap = _ritz(lin.matvec, v)
+    if not (residual[:k] <= (RITZ_TOL if lin.approx else LOBPCG_TOL) * lin.scale).all():
         return None
-    return w, v, float(residual[0] ** 2 / max(gap, tol)) + EIGSH_TOL * scale
+    return w[:k], v[:, :k], float(residual[0] ** 2 / max(gap, LOBPCG_TOL * lin.scale)) + EIGSH_TOL * lin.scale
+
+
+def _ritz(matvec, block: Array) -> tuple[Array, Array, Array, float]:
+    """Rayleigh-Ritz on span(``block``) with one (exact) block product: Ritz values descending, their
+    vectors, residual norms |A x - theta x| and the gap of the top Ritz value to the next; its error is
+    at most r^2 / gap (Kato-Temple, Parlett 1998 Sec. 10.2), quadratic in the residual, so a block
+    converged on single-precision products gives float64-accurate eigenvalues after this pass."""
+    q, _ = np.linalg.qr(block)
+    aq = matvec(q)
+    theta, c = np.linalg.eigh(0.5 * (q.T @ aq + aq.T @ q))
+    theta, c = theta[::-1], c[:, ::-1]
+    x = q @ c
+    residual = np.linalg.norm(aq @ c - x * theta, axis=0)
+    return theta, x, residual, float(theta[0] - theta[1])
 
 
 def _solve(lin: Linearisation, basis: tuple[Array, Array] | None, x_norm: float) -> Array:
@@ -155,18 +178,28 @@ def newton(drift: Drift, x0: Array, logsnr: float, *, k: int | None = 5, tol: fl
            max_iter: int = 30, basis: tuple[Array, Array] | None = None) -> NewtonResult:
     """Solve b(x) = 0 at ``logsnr`` from x0 (module docstring) to a step below ``tol`` (default the
     drift's ``newton_tol``) times 1 + |x|; ``basis`` (eigenvalues, eigenvectors) of a nearby point
-    preconditions the matrix-free steps and warm-starts Lanczos."""
+    preconditions the matrix-free steps and warm-starts Lanczos.
+
+    Stopping: when the step is below tol, or when the contraction theta = |dx_k| / |dx_(k-1)| of the
+    last two steps is at most ``THETA_MAX`` and the error left after taking dx_k, at most
+    theta / (1 - theta) |dx_k| (Deuflhard 2004, Sec. 2.1), is below tol; the point x_k + dx_k is then
+    linearised once for its spectrum without another linear solve."""
     tol = drift.newton_tol if tol is None else tol
-    x = np.array(x0, dtype=np.float64)
+    x, previous = np.array(x0, dtype=np.float64), 0.0
     for it in range(1, max_iter + 1):
         lin = drift.linearise(x, logsnr)
         dx = _solve(lin, basis, float(np.linalg.norm(x)))
         if not np.isfinite(dx).all():
             break
-        if np.linalg.norm(dx) <= tol * (1.0 + np.linalg.norm(x)):
+        step, bound = float(np.linalg.norm(dx)), tol * (1.0 + np.linalg.norm(x))
+        if step <= bound:
             return _result(lin, x, k, basis, it, True)
-        if it < max_iter:
-            x = x + dx
+        if it == max_iter:
+            break
+        theta = step / previous if it > 1 else np.inf
+        x, previous = x + dx, step
+        if theta <= THETA_MAX and theta / (1.0 - theta) * step <= bound:
+            return _result(drift.linearise(x, logsnr), x, k, basis, it + 1, True)
     return _result(lin, x, k, basis, max_iter, False)
 
 

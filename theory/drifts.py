@@ -18,12 +18,17 @@ models (here) and trained networks (``experiments.measure.branch``) are followed
   float64 (exact products of the stored values; data of at most ``RESIDENT_BYTES`` in float64 are
   centred and promoted once and kept); rows whose weight is below round-off
   (w_j < 1e-18 max w) are dropped, and when few rows are left they are gathered once per point.
-  For streamed float32 data the inexact linear solves of Newton steps use float32 products
-  (``Linearisation.approx``, no float64 copy of a chunk); the spectrum never does. Memory O(chunk d + N).
+  For float32 data the inexact linear solves of Newton steps and the block iteration of the
+  spectrum use float32 products (``Linearisation.approx``, no float64 copy of a chunk); the eigenvalues
+  themselves come from one float64 Rayleigh-Ritz pass (:func:`.continuation.top_eigen`). Memory
+  O(chunk d + N).
 """
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
@@ -38,9 +43,11 @@ from .schedules import Schedule
 Array = NDArray[np.float64]
 EPS = float(np.finfo(np.float64).eps)
 CACHE_BYTES = 1 << 21      # float64 bytes per chunk of rows in a product (fits in the cache)
+STREAM_BYTES = 1 << 23     # float32 bytes per chunk of rows in a single-precision product (read in place)
 WEIGHT_FLOOR = 1e-18       # posterior weights below this times the largest are round-off
 GATHER_FRACTION = 0.25     # gather the kept rows once per point when fewer than this share is left
 RESIDENT_BYTES = 1 << 25   # data up to this size in float64 (32 MiB) are centred and promoted once
+PARTS = 2                  # streamed data: the rows are split into this many parts, each passed on its own thread
 NEWTON_TOL = 1e-10         # Newton's relative step tolerance for exact (float64) drifts
 
 
@@ -148,6 +155,14 @@ class DenseDrift:
         return Linearisation(n.drift(x, post.mean[0]), jac.__matmul__, jac, 64 * EPS * scale, scale, n.diagonal)
 
 
+@functools.cache
+def _pool() -> ThreadPoolExecutor | None:
+    """The threads that pass over the parts of streamed data: one per part, up to the usable cores (None
+    on one core)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return ThreadPoolExecutor(min(PARTS, cores)) if cores > 1 else None
+
+
 class EmpiricalDrift:
     """Finite data, matrix-free: products with the posterior covariance B^T B (module docstring)."""
 
@@ -164,7 +179,7 @@ class EmpiricalDrift:
             self.log_w = (np.full(self.n_points, -np.log(self.n_points)) if weights is None
                           else np.log(np.asarray(weights, dtype=np.float64)))
         self.resident = None
-        self.mu = self._reduce(lambda yc, sl: np.exp(self.log_w[sl]) @ yc, np.zeros(self.dim), centred=False)
+        self.mu = self._sum(lambda yc, sl: np.exp(self.log_w[sl]) @ yc, self.dim, centred=False)
         if 8 * self.n_points * self.dim <= RESIDENT_BYTES:
             self.resident, self.rows = np.asarray(y, dtype=np.float64) - self.mu, max(self.n_points, 1)
         self.norm2 = np.concatenate([np.einsum("ij,ij->i", yc, yc) for yc, _ in self._chunks(None)])
@@ -176,23 +191,53 @@ class EmpiricalDrift:
         drift.model = model
         return drift
 
-    def _chunks(self, idx: NDArray | None, rows: NDArray | None = None, centred: bool = True):
+    def _chunks(self, idx: NDArray | None, rows: NDArray | None = None, centred: bool = True,
+                bounds: tuple[int, int] | None = None):
         """(centred float64 chunk, its slice into ``idx`` order) over the rows ``idx`` (None: all), or
-        over an already gathered float64 block ``rows``."""
-        n = self.n_points if idx is None else len(idx)
-        for start in range(0, n, self.rows):
+        over an already gathered float64 block ``rows``, between ``bounds`` (positions in ``idx`` order;
+        None: all). A streamed chunk is promoted into one reused buffer (the chunk yielded is only valid
+        until the next one)."""
+        lo, n = bounds or (0, self.n_points if idx is None else len(idx))
+        buf = None
+        for start in range(lo, n, self.rows):
             sl = slice(start, min(start + self.rows, n))
             if rows is not None or (self.resident is not None and centred):
                 block = self.resident if rows is None else rows
                 yield (block[sl] if rows is not None or idx is None else block[idx[sl]]), sl
                 continue
             part = self.y[sl] if idx is None else self.y[idx[sl]]
-            yield (np.subtract(part, self.mu, dtype=np.float64) if centred else np.asarray(part, np.float64)), sl
+            buf = np.empty((self.rows, self.dim)) if buf is None else buf
+            chunk = buf[:len(part)]
+            np.copyto(chunk, part)
+            if centred:
+                chunk -= self.mu
+            yield chunk, sl
 
-    def _reduce(self, fn, acc: Array, idx: NDArray | None = None, centred: bool = True) -> Array:
-        for yc, sl in self._chunks(idx, centred=centred):
-            acc += fn(yc, sl)
-        return acc
+    def _parts(self, n: int) -> list[tuple[int, int]]:
+        """The row positions [0, n) split into ``PARTS`` contiguous parts for streamed data (one part for
+        resident data): the split depends on the data alone, so the sums are the same on every machine."""
+        parts = 1 if self.resident is not None else PARTS
+        edges = [n * i // parts for i in range(parts + 1)]
+        return list(zip(edges[:-1], edges[1:]))
+
+    def _map(self, fn: Callable[[tuple[int, int]], object], n: int) -> list:
+        """``fn`` on every part of [0, n), on a thread each (the passes are BLAS calls that release the
+        interpreter), in part order."""
+        parts = self._parts(n)
+        if len(parts) == 1 or _pool() is None:
+            return [fn(b) for b in parts]
+        return list(_pool().map(fn, parts))
+
+    def _sum(self, fn, shape: tuple[int, ...] | int, idx: NDArray | None = None, rows: NDArray | None = None,
+             centred: bool = True) -> Array:
+        """The sum over chunks of ``fn(chunk, slice)``: each part summed in order, then the parts in order."""
+        def part(bounds: tuple[int, int]) -> Array:
+            acc = np.zeros(shape)
+            for yc, sl in self._chunks(idx, rows, centred, bounds):
+                acc += fn(yc, sl)
+            return acc
+        n = self.n_points if idx is None and rows is None else len(idx if rows is None else rows)
+        return functools.reduce(np.add, self._map(part, n))
 
     def start(self, t: float) -> Array:
         return float(self.schedule.alpha(t)) * self.mu
@@ -208,15 +253,25 @@ class EmpiricalDrift:
         is the same for every j and cancels in the softmax)."""
         xc = (x - n.alpha * self.mu) * (n.alpha / n.sigma2)
         bias = self.log_w - (0.5 * n.alpha ** 2 / n.sigma2) * self.norm2
-        logits, top, total, acc = np.empty(self.n_points), -np.inf, 0.0, np.zeros(self.dim)
-        for yc, sl in self._chunks(None):
-            logits[sl] = yc @ xc + bias[sl]
-            m = max(top, float(logits[sl].max()))
-            if m == -np.inf:
-                continue
-            e = np.exp(logits[sl] - m)
-            shrink = np.exp(top - m)
-            acc, total, top = acc * shrink + e @ yc, total * shrink + float(e.sum()), m
+        logits = np.empty(self.n_points)
+
+        def part(bounds: tuple[int, int]) -> tuple[float, float, Array]:
+            top, total, acc = -np.inf, 0.0, np.zeros(self.dim)
+            for yc, sl in self._chunks(None, bounds=bounds):
+                logits[sl] = yc @ xc + bias[sl]
+                m = max(top, float(logits[sl].max()))
+                if m == -np.inf:
+                    continue
+                e = np.exp(logits[sl] - m)
+                shrink = np.exp(top - m)
+                acc, total, top = acc * shrink + e @ yc, total * shrink + float(e.sum()), m
+            return top, total, acc
+
+        parts = self._map(part, self.n_points)
+        top = max(p[0] for p in parts)
+        shrink = [np.exp(p[0] - top) for p in parts]
+        total = sum(f * p[1] for f, p in zip(shrink, parts))
+        acc = functools.reduce(np.add, [f * p[2] for f, p in zip(shrink, parts)])
         return np.exp(logits - top) / total, acc / total
 
     def _posterior(self, x: Array, logsnr: float):
@@ -230,29 +285,30 @@ class EmpiricalDrift:
                     else self.resident[idx])
         return n, (w if idx is None else w[idx]), idx, rows, u
 
-    def _product(self, fn, idx, rows, shape: tuple[int, ...] | None = None) -> Array:
-        acc = np.zeros(shape or self.dim)
-        for yc, sl in self._chunks(idx, rows):
-            acc += fn(yc, sl)
-        return acc
-
     def _single(self, a: float, g: float, wk: Array, idx: NDArray | None, u: Array) -> Callable | None:
-        """v -> (J / beta) v in float32 arithmetic on float32 data streamed as stored (no float64 copy of a
-        chunk): Y_c v = Y v - mu.v and Y_c^T z = Y^T z - mu sum(z); None for other data."""
-        if self.y.dtype != np.float32 or self.resident is not None:
+        """v -> (J / beta) v (v (d,) or a block (d, m)) in float32 arithmetic on float32 data read as stored
+        (no float64 copy of a chunk, chunks of ``STREAM_BYTES``; also when a float64 copy is resident): Y_c V = Y V - mu.V and
+        Y_c^T Z = Y^T Z - mu sum(Z), the chunks' partial sums accumulated in float64; None for other data."""
+        if self.y.dtype != np.float32:
             return None
-        w32, mu32 = wk.astype(np.float32), self.mu.astype(np.float32)
+        w32, mu32 = wk.astype(np.float32)[:, None], self.mu.astype(np.float32)
+        n, rows = (self.n_points if idx is None else len(idx)), max(16, STREAM_BYTES // (4 * self.dim))
 
         def matvec(v: Array) -> Array:
-            v = np.ravel(v)
-            v32 = v.astype(np.float32)
-            acc, shift = np.zeros(self.dim), float(mu32 @ v32)
-            for start in range(0, self.n_points if idx is None else len(idx), self.rows):
-                sl = slice(start, start + self.rows)
-                part = self.y[sl] if idx is None else self.y[idx[sl]]
-                z = w32[sl] * (part @ v32 - shift)
-                acc += part.T @ z - mu32 * z.sum()
-            return a * v + g * (acc - u * (u @ v))
+            block = np.asarray(v, dtype=np.float64).reshape(self.dim, -1)
+            v32 = block.astype(np.float32)
+            shift = mu32 @ v32
+
+            def part(bounds: tuple[int, int]) -> Array:
+                acc = np.zeros(block.shape)
+                for start in range(bounds[0], bounds[1], rows):
+                    sl = slice(start, min(start + rows, bounds[1]))
+                    y = self.y[sl] if idx is None else self.y[idx[sl]]
+                    z = w32[sl] * (y @ v32 - shift)
+                    acc += y.T @ z - np.outer(mu32, z.sum(axis=0))
+                return acc
+            acc = functools.reduce(np.add, self._map(part, n))
+            return (a * block + g * (acc - np.outer(u, u @ block))).reshape(np.shape(v))
         return matvec
 
     def covariance_spectrum(self, k: int) -> Array:
@@ -263,8 +319,7 @@ class EmpiricalDrift:
         w0 = np.exp(self.log_w)
         k = min(k, self.dim - 1)
         op = LinearOperator((self.dim, self.dim), dtype=np.float64,
-                            matvec=lambda v: self._product(lambda yc, sl: (w0[sl] * (yc @ np.ravel(v))) @ yc,
-                                                           None, None))
+                            matvec=lambda v: self._sum(lambda yc, sl: (w0[sl] * (yc @ np.ravel(v))) @ yc, self.dim))
         top = np.clip(np.sort(eigsh(op, k, which="LA", tol=1e-10)[0])[::-1], 0.0, None)
         rest = max(float(w0 @ self.norm2) - top.sum(), 0.0) / (self.dim - k)
         return np.concatenate([top, np.full(self.dim - k, rest)])
@@ -279,15 +334,14 @@ class EmpiricalDrift:
 
         def matvec(v: Array) -> Array:
             block = np.asarray(v, dtype=np.float64).reshape(self.dim, -1)
-            second = self._product(lambda yc, sl: yc.T @ (wk[sl, None] * (yc @ block)), idx, rows,
-                                   block.shape)
+            second = self._sum(lambda yc, sl: yc.T @ (wk[sl, None] * (yc @ block)), block.shape, idx, rows)
             return (a * block + g * (second - np.outer(u, u @ block))).reshape(np.shape(v))
 
         if self.matrix_free:
             scale = abs(a) + g * float(wk @ (self.norm2 if idx is None else self.norm2[idx]))
             return Linearisation(n.drift(x, u + self.mu), matvec, None, 64 * EPS * scale, scale, a,
                                  self._single(a, g, wk, idx, u) if rows is None else None)
-        cov = self._product(lambda yc, sl: ((yc - u).T * wk[sl]) @ (yc - u), idx, rows, (self.dim, self.dim))
+        cov = self._sum(lambda yc, sl: ((yc - u).T * wk[sl]) @ (yc - u), (self.dim, self.dim), idx, rows)
         dense = g * 0.5 * (cov + cov.T) + a * np.eye(self.dim)
         scale = abs(a) + g * float(np.trace(cov))
         return Linearisation(n.drift(x, u + self.mu), dense.__matmul__, dense, 64 * EPS * scale, scale, a)
