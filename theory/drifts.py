@@ -287,8 +287,9 @@ class EmpiricalDrift:
 
     def _single(self, a: float, g: float, wk: Array, idx: NDArray | None, u: Array) -> Callable | None:
         """v -> (J / beta) v (v (d,) or a block (d, m)) in float32 arithmetic on float32 data read as stored
-        (no float64 copy of a chunk, chunks of ``STREAM_BYTES``; also when a float64 copy is resident): Y_c V = Y V - mu.V and
-        Y_c^T Z = Y^T Z - mu sum(Z), the chunks' partial sums accumulated in float64; None for other data."""
+        (no float64 copy of a chunk, chunks of ``STREAM_BYTES``; also when a float64 copy is resident):
+        Y_c V = Y V - mu.V and Y_c^T Z = Y^T Z - mu sum(Z), the chunks' partial sums accumulated in
+        float64; None for other data."""
         if self.y.dtype != np.float32:
             return None
         w32, mu32 = wk.astype(np.float32)[:, None], self.mu.astype(np.float32)

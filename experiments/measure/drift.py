@@ -58,11 +58,13 @@ def math_attention():
 
 
 @dataclass(frozen=True)
-class Linearisation:
-    """The products v -> J v and v -> J^T v of the drift's Jacobian at one point."""
+class JacobianProducts:
+    """The products v -> J v and v -> J^T v of the drift's Jacobian at one point, and the drift ``b``
+    there (the primal of the same forward pass)."""
 
     jvp: Callable[[Tensor], Tensor]
     vjp: Callable[[Tensor], Tensor]
+    b: Tensor | None = None
 
 
 class LearnedDrift:
@@ -100,7 +102,7 @@ class LearnedDrift:
         """J = db/dx at each row of x (B, d) -> (B, d, d): ``vmap(jacrev(b))``, ``chunk_size`` points at a time."""
         return vmap(jacrev(self.point), chunk_size=chunk_size)(x.detach())
 
-    def linearise(self, x: Tensor) -> Linearisation:
+    def linearise(self, x: Tensor) -> JacobianProducts:
         """J v and J^T v at one point x (d,) from one forward pass (module docstring): ``torch.func.vjp``
         gives u -> J^T u, and the vjp of that linear map gives v -> J v."""
         b, pullback = torch.func.vjp(self.point, x.detach())
@@ -111,9 +113,9 @@ class LearnedDrift:
 
         def jvp(v: Tensor) -> Tensor:
             return pullback_t(v)[0].detach()
-        return Linearisation(jvp, vjp)
+        return JacobianProducts(jvp, vjp, b.detach())
 
-    def sym_matvec(self, lin: Linearisation) -> Callable[[Tensor], Tensor]:
+    def sym_matvec(self, lin: JacobianProducts) -> Callable[[Tensor], Tensor]:
         """v -> (J v + J^T v) / (2 beta)."""
         return lambda v: 0.5 * (lin.jvp(v) + lin.vjp(v)) / self.beta
 

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from scipy import linalg
 from torch import Tensor
 
-from symbreak.experiments.measure.drift import LearnedDrift, Linearisation, flat_points
+from symbreak.experiments.measure.drift import JacobianProducts, LearnedDrift, flat_points
 from symbreak.experiments.models.denoisers import Denoiser
 from symbreak.theory.checks import check_choice, check_int
 
@@ -110,16 +110,22 @@ def resolve_method(method: str, dim: int) -> str:
     return method
 
 
+def dense_nonsymmetry(jac: Array) -> Array:
+    """||J - J^T||_F / (2 ||J||_F) of dense Jacobians (..., d, d) (0 where J = 0)."""
+    norm = np.linalg.norm(jac, axis=(-2, -1))
+    anti = np.linalg.norm(jac - np.swapaxes(jac, -1, -2), axis=(-2, -1))
+    return np.divide(anti, 2 * norm, out=np.zeros_like(norm), where=norm > 0)
+
+
 def _dense_spectrum(jac: Tensor, beta: float, k: int) -> tuple[Array, Array]:
     """(top-k eigenvalues of sym(J)/beta, non-symmetry) from Jacobians (B, d, d)."""
     j = jac.detach().cpu().double()
     sym = 0.5 * (j + j.transpose(1, 2))
     evals = torch.linalg.eigvalsh(sym).numpy()[:, ::-1][:, :k] / beta
-    anti = torch.linalg.matrix_norm(j - j.transpose(1, 2)) / (2 * torch.linalg.matrix_norm(j))
-    return np.ascontiguousarray(evals), anti.numpy()
+    return np.ascontiguousarray(evals), dense_nonsymmetry(j.numpy())
 
 
-def _probe_nonsymmetry(lin: Linearisation, dim: int, n_probes: int, seed: int, like: Tensor) -> float:
+def _probe_nonsymmetry(lin: JacobianProducts, dim: int, n_probes: int, seed: int, like: Tensor) -> float:
     """sqrt(sum_z |K z|^2 / sum_z |J z|^2) over Rademacher probes z, K = (J - J^T)/2: a ratio-of-sums
     estimate of ||K||_F / ||J||_F (Hutchinson: E|A z|^2 = ||A||_F^2)."""
     gen = torch.Generator(device="cpu").manual_seed(seed + 1)

@@ -1,10 +1,11 @@
 """A network's critical time against theory's.
 
-The learned drift of a trained denoiser has its central fixed point followed in t with Newton steps
-and its margin (top eigenvalue of sym(J)/beta) measured on a logsnr grid
+The learned drift of a trained denoiser has its central fixed point followed in t and its margin (top
+eigenvalue of sym(J)/beta) measured along it
 (:func:`symbreak.experiments.measure.branch.follow_central_branch`); theory follows the same branch of
 the exact score of the data model (or of the finite data, for real sets) with
-:func:`symbreak.theory.critical_times`. Both use theory's event rule for t_c (the first event: an upward
+:func:`symbreak.theory.critical_times`. Both branches are followed by the same continuation engine
+(:func:`symbreak.theory.continuation.follow`), and both use theory's event rule for t_c (the first event: an upward
 crossing, a fold, or a closest approach standing above the margin's round-off and, for the network,
 its model-error band, :mod:`symbreak.experiments.measure.branch`). :func:`compare` reports t_c of
 both, rel_error = |t_c_network - t_c_theory| / t_c_theory and the largest margin gap in a logsnr window
@@ -18,17 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from numpy.typing import NDArray
 
 from symbreak.analysis.datasets import Dataset
 from symbreak.experiments.measure.branch import BranchMeasurement, follow_central_branch
-from symbreak.experiments.measure.drift import LearnedDrift
-from symbreak.experiments.measure.fixed_points import newton_fixed_point
-from symbreak.experiments.measure.spectrum import jacobian_spectrum
+from symbreak.experiments.measure.fixed_points import NetworkDrift
 from symbreak.experiments.models.denoisers import Denoiser
-from symbreak.experiments.models.oracle import denoiser_device
 from symbreak.theory import Schedule, critical_times
+from symbreak.theory.continuation import branch_point
 from symbreak.theory.critical import CriticalTimes
 
 Array = NDArray[np.float64]
@@ -39,7 +37,7 @@ def compare(theory: CriticalTimes, network: BranchMeasurement, denoiser: Denoise
             window: float) -> tuple[dict, Array]:
     """t_c of both, their relative error, the top eigenvalues of both at theory's t_c (a degenerate
     crossing shows up as the network's eigenvalues splitting around theory's) and the margin gap
-    near theory's t_c (logsnr window); also theory's margins on the network's grid."""
+    near theory's t_c (logsnr window); also theory's margins at the network's branch points."""
     t_th, t_net = theory.t_c, network.t_c
     out = {"t_c_theory": t_th, "t_c_network": t_net,
            "rel_error": None if t_th is None or t_net is None else abs(t_net - t_th) / t_th,
@@ -59,7 +57,7 @@ def compare(theory: CriticalTimes, network: BranchMeasurement, denoiser: Denoise
 
 
 def margin_gaps(network: BranchMeasurement, margins: Array, logsnr_c: float | None, window: float) -> dict:
-    """max |margin_network - margin_theory| over the grid points within ``window`` (logsnr) of theory's
+    """max |margin_network - margin_theory| over the network's branch points within ``window`` (logsnr) of theory's
     t_c, also split into t >= t_c (before t_c in generation order) and t < t_c."""
     gap = np.abs(network.margin - margins)
     near = np.isfinite(gap)
@@ -76,18 +74,18 @@ def margin_gaps(network: BranchMeasurement, margins: Array, logsnr_c: float | No
 
 
 def network_eigenvalues_at(denoiser: Denoiser, network: BranchMeasurement, logsnr: float, k: int) -> Array:
-    """Top-k eigenvalues of sym(J)/beta at the network's branch point at ``logsnr`` (Newton from the
-    branch interpolated between its grid samples)."""
-    t = float(denoiser.schedule.t_of_logsnr(logsnr))
+    """Top-k eigenvalues of sym(J)/beta at the network's branch point at ``logsnr``: the engine's Newton
+    (:func:`symbreak.theory.continuation.branch_point`) on ``denoiser``'s drift, measured as the branch
+    was, from the branch interpolated between its points (NaN where Newton does not converge)."""
+    drift = NetworkDrift(denoiser, network.dynamics, method=network.method,
+                         newton_tol=network.config["newton_tol"], seed=network.config["seed"])
     guess = np.array([np.interp(logsnr, network.logsnr, column) for column in network.x.T])
-    drift_t = LearnedDrift(denoiser, t, network.dynamics)
-    sol = newton_fixed_point(drift_t, torch.as_tensor(guess, device=denoiser_device(denoiser)), method=network.method)
-    spectrum = jacobian_spectrum(denoiser, sol.state, t, dynamics=network.dynamics, k=k, method=network.method)
-    return spectrum.eigenvalues[0]
+    point = branch_point(drift, logsnr, guess, k=k)
+    return np.full(k, np.nan) if point is None else point.eigenvalues[:k]
 
 
 def theory_margins(branch, logsnr: Array) -> Array:
-    """Theory's margin (top eigenvalue of J/beta) on the network's grid, by Newton on theory's branch
+    """Theory's margin (top eigenvalue of J/beta) at the network's branch points, by Newton on theory's branch
     (NaN outside the followed range, in a fold's gap, or where Newton fails)."""
     out = np.full(len(logsnr), np.nan)
     for i, ell in enumerate(logsnr):
@@ -104,7 +102,7 @@ def theory_margins(branch, logsnr: Array) -> Array:
 class ValidationResult:
     """Theory's and the network's central branch, their comparison (:func:`compare`) and how they
     were measured. ``to_dict()``: the comparison plus data, dynamics, schedule and measurement
-    settings; ``table``: one row per network grid time."""
+    settings; ``table``: one row per network branch point."""
 
     theory: CriticalTimes
     network: BranchMeasurement
@@ -144,7 +142,8 @@ def validate_network(dataset: Dataset, schedule: Schedule, denoiser: Denoiser, *
                      n_points: int = 61, t_min: float = 0.02, window: float = 1.0) -> ValidationResult:
     """Follow the central branch of ``denoiser``'s learned drift and of the exact score of ``dataset``
     (its data model, else its finite data) from T down to ``t_min``, and :func:`compare` them.
-    ``n_points``: the network's logsnr grid; ``window``: half-width in logsnr of the comparison window
+    ``n_points``: sets the network branch's first step (1 / (n_points - 1) of the logsnr range; the engine
+    adapts the steps after it, :func:`follow_central_branch`); ``window``: half-width in logsnr of the comparison window
     around theory's t_c. The network's model-error band is read where the data's E|y - mu|^2 puts the
     linear phase (:func:`symbreak.experiments.measure.branch.model_error_band`)."""
     t_min = check_options(schedule, dynamics, n_points, t_min, window)
@@ -158,7 +157,8 @@ def validate_network(dataset: Dataset, schedule: Schedule, denoiser: Denoiser, *
                                     second_moment=float(np.trace(model.cov)))
     seconds_network = time.perf_counter() - start
     comparison, margins = compare(theory, network, denoiser, window)
-    measure = {"n_points": n_points, "t_range": [t_min, schedule.T], "method": network.method,
+    measure = {"n_points": n_points, "branch_points": len(network.t), "t_range": [t_min, schedule.T],
+               "method": network.method, "branch_status": network.config["status"],
                "max_newton_residual": float(network.residual.max()),
                "max_nonsymmetry": float(np.nanmax(network.nonsymmetry)),
                "model_error_band": network.model_error_band,

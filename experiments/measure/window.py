@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from sklearn.isotonic import IsotonicRegression
+
 from symbreak.analysis.datasets import Dataset
 from symbreak.experiments.measure.branch import BranchMeasurement, follow_central_branch
 from symbreak.experiments.measure.trajectories import (
@@ -67,7 +68,6 @@ MEASURES = ("stability", "cloning", "forward-backward", "commitment")
 SAMPLED = MEASURES[1:]
 DENOISERS = ("exact", "gaussian", "network")
 Q_LATE, Q_MID, Q_EARLY = 0.9, 0.5, 0.1   # normalised levels: window end (small t), midpoint, window start
-NEWTON_TOL = 1e-6                        # a float32 network's drift floor (as figure 4)
 DEFAULT_TIMES = tuple(np.round(np.linspace(0.05, 0.95, 13), 4))
 
 
@@ -468,7 +468,7 @@ def network_branch(network: Denoiser, model: DataModel, *, n_points: int, t_min:
     """The network's central branch from T down to ``t_min``, seeded at alpha(T) mu."""
     s = network.schedule
     return follow_central_branch(network, n_points=n_points, t_range=(t_min, s.T), x_init=s.alpha(s.T) * model.mean,
-                                 seed=seed, newton_tol=NEWTON_TOL, second_moment=float(np.trace(model.cov)))
+                                 seed=seed, second_moment=float(np.trace(model.cov)))
 
 
 def critical_window(data: Dataset, schedule: Schedule, *, network: Denoiser | None = None,

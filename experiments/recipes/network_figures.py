@@ -39,7 +39,6 @@ T_MIN = 0.02                      # branches are followed from T down to this t
 QUICK_STEPS, QUICK_BATCH = 300, 64  # quick mode: training steps and minibatch size of every network
 BRANCH_POINTS, BRANCH_POINTS_IMAGES = 61, 41  # network branch: logsnr grid points (d <= 2; digits, d = 64)
 EVENT_MARGIN = -0.4               # figure 4: events shown and listed have a margin at least this
-NEWTON_TOL = 1e-6                 # max|b|/beta: a float32 network's drift has a floor near 3e-6 (measured)
 QUICK_DIGITS = 300                # quick mode: digits subset (network and exact score alike)
 NETWORK_COLOUR, EXACT_COLOUR = "#E69F00", "#0072B2"
 MARGIN_DATASETS = ("two-deltas", "gmm-2d", "digits")
@@ -123,7 +122,7 @@ def network_branch(name: str, ctx: FigureContext) -> BranchMeasurement:
     x_init = SCHEDULE.alpha(SCHEDULE.T) * model.mean
     n_points = ctx.choose(BRANCH_POINTS if net.data.dim <= 2 else BRANCH_POINTS_IMAGES, 25)
     return follow_central_branch(net.denoiser, n_points=n_points, t_range=(T_MIN, SCHEDULE.T),
-                                 x_init=x_init, seed=ctx.seed, newton_tol=NEWTON_TOL,
+                                 x_init=x_init, seed=ctx.seed,
                                  second_moment=float(np.trace(model.cov)))  # sets the model-error band
 
 

@@ -115,7 +115,10 @@ def test_two_deltas_branch_matches_closed_form():
     assert br.critical.alpha == pytest.approx(math.sqrt(math.sqrt(2) - 1), abs=1e-9)
     assert br.t_c == pytest.approx(0.2926417, abs=5e-8)
     table = br.table()
-    assert list(table.columns[:3]) == ["t", "logsnr", "margin"] and len(table) == 31
+    assert list(table.columns[:3]) == ["t", "logsnr", "margin"] and len(table) == len(br.t)
+    # the engine's adaptive points, from t_max to t_min, none coarser than 1/20 of the range
+    assert br.t[0] == pytest.approx(1.0) and br.t[-1] == pytest.approx(0.05) and np.all(np.diff(br.logsnr) > 0)
+    assert np.diff(br.logsnr).max() <= (br.logsnr[-1] - br.logsnr[0]) / 20 * (1 + 1e-12)
 
 
 def test_moving_branch_matches_theory_continuation():
