@@ -26,7 +26,8 @@ axes (t, alpha, sigma, tau, logsnr and, for discrete schedules, the step).
   bifurcation the branch obeys the imperfect normal form 0 = mu z - z^3 + h (mu ~ t_c - t); along it
   mu = z^2 - h/z and the margin mu - 3 z^2 = -2 z^2 - h/z is largest at z^3 = h/4, where
   mu* = -3 (h/4)^(2/3) and the margin is -6 (h/4)^(2/3): the shift of t_c and the depth of the
-  closest approach both scale as h^(2/3) ~ N^-1/3 (tests/theory/test_finite_sample.py fits both rates).
+  closest approach both scale as h^(2/3) ~ N^-1/3 (``test_finite_sample_rates`` in
+  tests/theory/test_continuation.py fits both rates).
 - t_h: the top eigenvalue of hess log p_t at the same central point changes sign.
 - t_s: Biroli et al.'s speciation, alpha^2 Lambda = alpha^2 + sigma^2 (VP: tau_S = 1/2 log Lambda).
 - collapse: the Gaussian excess-entropy estimate 1/2 sum_i log(1 + lam_i snr) = log n (needs n).
@@ -51,6 +52,7 @@ from . import biroli
 from .checks import finite_array
 from .continuation import serial_blas
 from .datamodels import DataModel
+from .drifts import Drift
 from .dynamics import Dynamics, score_weight
 from .fixedpoints import Branch, follow_branch
 from .schedules import Schedule, VPLinear
@@ -289,8 +291,9 @@ def _event(curves: Curves, schedule: Schedule, kind: str, s: float, margin: floa
                  _segment_at(curves, s), prominence)
 
 
-def _branch_curves(branch: Branch, k: int) -> tuple[Curves, Curves]:
-    """(eigenvalues of J / beta, top eigenvalue of hess log p_t) along a branch as refinable curves."""
+def branch_curves(branch: Branch, k: int, band: float = 0.0) -> tuple[Curves, Curves]:
+    """(eigenvalues of J / beta, top eigenvalue of hess log p_t) along a branch as refinable curves; ``band``
+    the model-error band of a trained network's margin (0 for exact models)."""
     def evaluate(s: float):
         p = branch.point_at(s)
         return None if p is None else (p.eigenvalues[:k], p.eigenvectors[:, :k], p.x)
@@ -299,8 +302,8 @@ def _branch_curves(branch: Branch, k: int) -> tuple[Curves, Curves]:
         p = branch.point_at(s)
         return None if p is None else (np.array([p.hessian_top]), None, None)
 
-    return (Curves(branch.logsnr, branch.eigenvalues, branch.segment, evaluate, branch.noise),
-            Curves(branch.logsnr, branch.hessian_top[:, None], branch.segment, evaluate_h, branch.noise))
+    return (Curves(branch.logsnr, branch.eigenvalues, branch.segment, evaluate, branch.noise, band),
+            Curves(branch.logsnr, branch.hessian_top[:, None], branch.segment, evaluate_h, branch.noise, band))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,13 +474,15 @@ def _check_n(n: int | None) -> int | None:
 
 def critical_times(model: DataModel, schedule: Schedule | None = None, dynamics: Dynamics = "sde", *,
                    n: int | None = None, k: int = 5, t_end: float | None = None, near_zero: float | None = None,
-                   matrix_free: bool | None = None, spectrum: ArrayLike | None = None) -> CriticalTimes:
+                   matrix_free: bool | None = None, spectrum: ArrayLike | None = None,
+                   drift: Callable[..., Drift] | None = None) -> CriticalTimes:
     """All critical times of ``model`` (default schedule: VP linear), following the central branch
     from T to ``t_end`` (default t_min) and tracking the top ``k`` eigenvalues of J / beta.
 
     t_c is the first event on the central branch (module docstring). ``n``: the number of samples
     for the collapse estimate (absent without it). ``matrix_free`` (default: finite data with
-    d > 256): follow the branch without a d x d matrix (:class:`.drifts.EmpiricalDrift`).
+    d > 256): follow the branch without a d x d matrix (:class:`.drifts.EmpiricalDrift`). ``drift``: the
+    factory of the followed drift (:func:`.fixedpoints.follow_branch`; default :func:`.drifts.model_drift`).
     ``spectrum``: the data covariance eigenvalues if already known (otherwise from ``model.cov``,
     or for matrix-free finite data the top ``max(k, 16)`` by Lanczos and the rest of the trace spread
     evenly). ``near_zero`` is accepted for old callers and has no effect: the first-event rule needs
@@ -486,8 +491,8 @@ def critical_times(model: DataModel, schedule: Schedule | None = None, dynamics:
     schedule = VPLinear() if schedule is None else schedule
     score_weight(dynamics)
     n = _check_n(n)
-    branch = follow_branch(model, schedule, dynamics, k=k, t_end=t_end, matrix_free=matrix_free)
-    curves, hessian = _branch_curves(branch, branch.eigenvalues.shape[1])
+    branch = follow_branch(model, schedule, dynamics, k=k, t_end=t_end, matrix_free=matrix_free, drift=drift)
+    curves, hessian = branch_curves(branch, branch.eigenvalues.shape[1])
     if spectrum is not None:
         lam = np.clip(np.sort(finite_array("spectrum", spectrum).ravel())[::-1], 0.0, None)
     elif getattr(branch.drift, "matrix_free", False):

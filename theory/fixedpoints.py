@@ -13,6 +13,7 @@ J / beta are the schedule-free stability margins used throughout (Raya & Ambrogi
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from scipy.optimize import brentq
 from .checks import check_positive, finite_array
 from .continuation import Branch, BranchPoint, NewtonResult, follow, newton, serial_blas
 from .datamodels import DataModel, EmpiricalData, Gaussian, GaussianMixture
-from .drifts import DenseDrift, model_drift
+from .drifts import DenseDrift, Drift, model_drift
 from .dynamics import Dynamics, drift, jacobian, score_weight
 from .schedules import Schedule
 
@@ -230,7 +231,7 @@ def follow_branch(model: DataModel, schedule: Schedule, dynamics: Dynamics = "sd
                   x0: ArrayLike | None = None, t_start: float | None = None, t_end: float | None = None,
                   k: int = 5, n_initial: int = 100, max_dmargin: float = 0.05, max_rel: float = 0.5,
                   max_dx: float = 0.05, min_step: float = 1e-7, fold_margin: float = 1e-2,
-                  matrix_free: bool | None = None) -> Branch:
+                  matrix_free: bool | None = None, drift: Callable[..., Drift] | None = None) -> Branch:
     """Follow the fixed-point branch through ``x0`` (default alpha(t_start) * mean: the central one)
     from ``t_start`` (default T) to ``t_end`` (default the schedule's t_min).
 
@@ -247,7 +248,8 @@ def follow_branch(model: DataModel, schedule: Schedule, dynamics: Dynamics = "sd
     point just past it — where a trajectory sitting on the branch goes. Any other loss of the branch
     stops the continuation and ``status`` says where. ``matrix_free`` (default: finite data with
     d > 256) follows finite data without a d x d matrix (:class:`.drifts.EmpiricalDrift`); the engine
-    is :func:`.continuation.follow`.
+    is :func:`.continuation.follow`. ``drift``: a factory (model, schedule, dynamics) -> :class:`.drifts.Drift`
+    in place of :func:`.drifts.model_drift` (which alone reads ``matrix_free``), e.g. the same drift on a GPU.
     """
     k = int(check_positive("k", k))
     t0 = float(schedule.check_t(schedule.T if t_start is None else t_start, "t_start"))
@@ -257,7 +259,7 @@ def follow_branch(model: DataModel, schedule: Schedule, dynamics: Dynamics = "sd
     guess = schedule.alpha(t0) * model.mean if x0 is None else finite_array("x0", x0, ndim=1)
     if guess.shape != (model.dim,):
         raise ValueError(f"x0: expected shape ({model.dim},), got {guess.shape}")
-    drift_ = model_drift(model, schedule, dynamics, matrix_free)
+    drift_ = model_drift(model, schedule, dynamics, matrix_free) if drift is None else drift(model, schedule, dynamics)
     try:
         with serial_blas(drift_):
             return follow(drift_, float(schedule.logsnr(t0)), float(schedule.logsnr(t1)), guess,
