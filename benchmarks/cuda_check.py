@@ -21,26 +21,38 @@ Checks (each prints its wall time and a number that must be small, or "ok"):
    symbreak's DDIM against diffusers' own DDIM loop (DDIMScheduler.step on the same UNet, device and
    noise; target overhead <= 5 %), top-2 eigenvalues of sym(J)/beta by Lanczos, and the peak memory.
    ``--small`` swaps in a tiny UNet (CPU-sized, used by the tests).
+6. the exact route (``symbreak critical-time --method exact``) of a synthetic float32 array
+   (benchmarks/exact_route.py's two clusters with a planted covariance; 5000 x 3072 on a GPU, 400 x 256
+   for a CPU dry run): the torch drift on the device against theory's numpy drift on the CPU, both
+   times, the speed-up and |t_c difference| (float32 data: both take single-precision Newton solves, and a
+   closest approach's time is fixed only to about the square root of the margin's error, so < 1e-6).
+   ``--exact`` runs only this check.
 Without a CUDA device (and without --device cpu) it prints "no CUDA device" and exits 0.
 
     python benchmarks/cuda_check.py --model                  # on a GPU: CIFAR-sized UNet, batch 256
     python benchmarks/cuda_check.py --device cpu --model --small
+    python benchmarks/cuda_check.py --exact                  # on a GPU: the exact route only, 5000 x 3072
+    python benchmarks/cuda_check.py --device cpu --exact     # its CPU dry run, 400 x 256
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import sys
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from symbreak.analysis.critical import dataset_critical_times
 from symbreak.analysis.datasets import load_dataset
 from symbreak.experiments.measure.branch import follow_central_branch
 from symbreak.experiments.measure.drift import LearnedDrift
+from symbreak.experiments.measure.exact_drift import torch_drift
 from symbreak.experiments.measure.fixed_points import newton_fixed_point
 from symbreak.experiments.measure.spectrum import lanczos
 from symbreak.experiments.models.denoisers import ExactDenoiser, NetworkDenoiser
@@ -194,6 +206,28 @@ def check_model(device: torch.device, small: bool, batch: int, n_steps: int, max
                      f"peak memory {memory:.2f} GiB", "ok": bool(np.isfinite(res.eigenvalues).all())}]
 
 
+def _write_synthetic(path: Path, n: int, d: int, seed: int) -> None:
+    """benchmarks/exact_route.py's synthetic float32 array (that script is not a package: loaded by path)."""
+    spec = importlib.util.spec_from_file_location("exact_route", Path(__file__).with_name("exact_route.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_synthetic(path, n, d, seed)
+
+
+def check_exact_route(device: torch.device, n: int, d: int, seed: int = 0) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.npy"
+        _write_synthetic(path, n, d, seed)
+        data = load_dataset(str(path), scale="none")
+        ours, seconds = timed(lambda: dataset_critical_times(data, SCHEDULE, "exact", drift=torch_drift(device)))
+        ref, cpu_seconds = timed(lambda: dataset_critical_times(data, SCHEDULE, "exact"))
+    diff = abs(ours.t_c - ref.t_c) if None not in (ours.t_c, ref.t_c) else math.inf
+    return {"check": f"exact route {n}x{d} float32, torch drift", "seconds": seconds, "value": diff,
+            "what": f"|t_c device - t_c numpy CPU|: t_c {ours.t_c} ({ours.kind}) vs {ref.t_c} ({ref.kind}); "
+                    f"numpy on the CPU {cpu_seconds:.2f} s, {cpu_seconds / seconds:.2f}x",
+            "ok": diff < 1e-6 and ours.kind == ref.kind}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (a dry run of the same code)")
@@ -204,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="--model with a tiny UNet (CPU-sized)")
     parser.add_argument("--batch", type=int, default=256, help="--model: images per sampling batch (default 256)")
     parser.add_argument("--ddim-steps", type=int, default=20, help="--model: DDIM steps (default 20)")
+    parser.add_argument("--exact", action="store_true", help="only the exact-route check (6.)")
+    parser.add_argument("--exact-size", type=int, nargs=2, metavar=("N", "D"), default=None,
+                        help="exact route: the array's size (default 5000 3072 on a GPU, 400 256 on the CPU)")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print(f"no CUDA device: torch {torch.__version__} sees no GPU, nothing to check (exit 0)")
@@ -211,13 +248,16 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device: {name}, torch {torch.__version__}")
+    exact_size = args.exact_size or ((5000, 3072) if device.type == "cuda" else (400, 256))
     if args.model or args.small:
         rows = check_model(device, args.small, args.batch, args.ddim_steps, args.lanczos_iter)
+    elif args.exact:
+        rows = [check_exact_route(device, *exact_size)]
     else:
         with tempfile.TemporaryDirectory() as cache:
             train_row, network = check_training(device, args.steps, cache)
             rows = [train_row, *check_samplers(device, network), check_branch(device),
-                    *check_unet(device, args.image_size, args.lanczos_iter)]
+                    *check_unet(device, args.image_size, args.lanczos_iter), check_exact_route(device, *exact_size)]
     for r in rows:
         status = "ok  " if r["ok"] else "FAIL"
         print(f"{status} {r['check']:<42} {r['seconds']:8.2f} s  {r['value']:.3g}  ({r['what']})")

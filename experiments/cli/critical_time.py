@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from symbreak.experiments.cli.args import (
@@ -45,7 +46,9 @@ DATASET_EPILOG = """\
 datasets (--data): built in: digits (sklearn 8x8 digits scaled to [-1, 1]), gmm-2d, gmm-asym,
   two-gaussians; or PATH: a .npy/.npz array (N, ...) or a folder of PNG/JPEG images of one size.
   Options: --scale, --n, --method, --max-points, --seed, --out (two-deltas above is the exact theory
-  model; save +-1 values to a .npy file for the sampled version)
+  model; save +-1 values to a .npy file for the sampled version). --device picks the exact route's
+  drift: cpu -> numpy (float64 products on the CPU), cuda or cuda:N -> torch on that GPU, auto (default)
+  -> the GPU when CUDA is available, else numpy; the JSON says which (exact_backend)
 """
 EXAMPLES = """
 examples:
@@ -118,6 +121,7 @@ def run_dataset(args: argparse.Namespace) -> int:
 
     schedule = schedule_from_args(args)
     method = args.method or "both"
+    backend, drift = exact_backend(args, method)
     out = check_out_dir(args.out, output_names())
     data = load_data(args)
     user = _user_model(args)
@@ -127,19 +131,35 @@ def run_dataset(args: argparse.Namespace) -> int:
         data, schedule = in_model_range(data, user), user.denoiser.schedule
     with flags_in_errors():
         result = dataset_critical_times(data, schedule, method, args.dynamics, max_points=args.max_points,
-                                        seed=args.seed, k=args.k, bootstrap=args.bootstrap, level=args.level)
-    document = result.to_dict()
+                                        seed=args.seed, k=args.k, bootstrap=args.bootstrap, level=args.level,
+                                        drift=drift)
+    document = {**result.to_dict(), "exact_backend": backend}
     if user is not None:
         from symbreak.experiments.measure.validate import model_critical_time
 
         document["model"] = {**model_critical_time(data, user.denoiser, dynamics=args.dynamics), "spec": user.config}
-    config = provenance(resolved_config(args, schedule, method), [data.config.get("path")],
+    config = provenance(resolved_config(args, schedule, method, backend), [data.config.get("path")],
                         None if user is None else user.config)
     files = [] if out is None else write_outputs(result, config, out)
     text = None if args.json else (dataset_text(result) + _model_text(document.get("model"))
                                    + (f"\nwrote {', '.join(files)} to {out}" if files else ""))
     report(args, document, text)
     return 0
+
+
+def exact_backend(args: argparse.Namespace, method: str) -> tuple[dict | None, Callable | None]:
+    """(provenance, drift factory) of the exact route from ``--device``: cpu -> theory's numpy drift (factory
+    None), cuda or cuda:N -> the torch drift there, auto -> CUDA when available, else numpy
+    (:func:`symbreak.experiments.measure.exact_drift.exact_backend`); (None, None) when the exact route
+    does not run. Torch is imported only when the device is not cpu."""
+    if method == "gaussian":
+        return None, None
+    if args.device == "cpu":
+        return {"backend": "numpy", "device": "cpu"}, None
+    from symbreak.experiments.measure.exact_drift import exact_backend as resolve
+
+    chosen = resolve(device_of(args))
+    return chosen.config(), chosen.factory
 
 
 def _user_model(args: argparse.Namespace):
@@ -182,12 +202,13 @@ def load_data(args: argparse.Namespace):
         raise ValueError(f"--data: {err}") from err
 
 
-def resolved_config(args: argparse.Namespace, schedule, method: str) -> dict:
-    """Everything that determines a dataset result (to save beside every output)."""
+def resolved_config(args: argparse.Namespace, schedule, method: str, backend: dict | None) -> dict:
+    """Everything that determines a dataset result (to save beside every output), with the exact route's
+    ``backend`` (:func:`exact_backend`)."""
     return {"command": "critical-time", "data": args.data, "method": method, "schedule": schedule.config(),
             "dynamics": args.dynamics, "scale": args.scale or "auto", "n": args.n,
             "max_points": args.max_points, "seed": args.seed, "k": args.k, "bootstrap": args.bootstrap,
-            "level": args.level}
+            "level": args.level, "exact_backend": backend}
 
 
 def output_names() -> list[str]:

@@ -58,7 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_cache_arguments(p)
     add_quick_argument(p, "the small network of Settings.quick(): width, depth and training steps")
     add_training_arguments(p)
-    p.add_argument("--n-points", type=int, default=61, help="logsnr grid points for the network (default 61)")
+    p.add_argument("--n-points", type=int, default=61,
+                   help="N: the network branch's first continuation step is 1/(N - 1) of the logsnr range; the "
+                        "steps adapt after it (default 61)")
     p.add_argument("--t-min", type=float, default=0.02,
                    help="both branches are followed from T down to this t (default 0.02)")
     p.add_argument("--near-zero", type=float, default=0.05,
@@ -79,21 +81,22 @@ def run(args: argparse.Namespace) -> int:
     from symbreak.analysis.io import dumps, provenance, sidecar_path, staged_dir
     from symbreak.experiments.measure.validate import check_options, validate_network
     from symbreak.experiments.models.training import check_cache_dir
+    from symbreak.experiments.models.user import open_model
     from symbreak.theory import get_schedule
 
-    schedule = get_schedule(args.schedule)
     options = {"dynamics": args.dynamics, "n_points": args.n_points, "t_min": args.t_min,
                "window": args.window}
     if args.n_points > MAX_GRID_POINTS:
-        raise ValueError(f"--n-points: at most {MAX_GRID_POINTS} grid points, got {args.n_points}")
-    check_options(schedule, **options)
+        raise ValueError(f"--n-points: at most {MAX_GRID_POINTS}, got {args.n_points}")
     out = check_out_dir(args.out, (TABLE, sidecar_path(TABLE).name))
     check_cache_dir(args.cache_dir)
+    user = None if args.model is None else open_model(args.model, device=device_of(args))
+    schedule = get_schedule(args.schedule) if user is None else user.denoiser.schedule
+    check_options(schedule, **options)      # --t-min against the schedule the branches are followed on
     dataset = load_dataset(args.data)
-    denoiser, model_note, model_record = _network(args, dataset, schedule)
+    denoiser, model_note, model_record = _network(args, dataset, schedule, user)
     if model_note.get("dataset") is not None:
-        dataset, schedule = model_note["dataset"], denoiser.schedule
-        check_options(schedule, **options)
+        dataset = model_note["dataset"]
     result = validate_network(dataset, schedule, denoiser, **options)
     document = {**result.to_dict(), "train": model_note["train"]}
     if out is not None:
@@ -106,16 +109,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _network(args: argparse.Namespace, dataset, schedule):
-    """(denoiser, note, provenance record): the user's ``--model`` (its own schedule; the data mapped into
-    its pixel range, note["dataset"]), else the project's network trained (or loaded) for the data."""
+def _network(args: argparse.Namespace, dataset, schedule, user):
+    """(denoiser, note, provenance record): the user's opened ``--model`` (its own schedule; the data mapped
+    into its pixel range, note["dataset"]), else the project's network trained (or loaded) for the data."""
     from symbreak.experiments.models.training import load_or_train_model
 
-    if args.model is not None:
-        from symbreak.experiments.models.user import open_model
+    if user is not None:
         from symbreak.experiments.paper.setup import in_model_range
 
-        user = open_model(args.model, device=device_of(args))
         note = {"dataset": in_model_range(dataset, user), "train": {"model": user.config}}
         return user.denoiser, note, user.config
     config = training_config(args, dataset)

@@ -62,6 +62,14 @@ def _gaussian_parts(model: Gaussian, device: torch.device) -> Callable[[Tensor, 
     return parts
 
 
+def empirical_logits(x: Tensor, y: Tensor, y_norm2: Tensor, log_w: Tensor, alpha: Tensor | float,
+                     sigma2: Tensor | float) -> Tensor:
+    """The posterior logits of finite data, log w_j + (alpha x.y_j - alpha^2 |y_j|^2 / 2) / sigma^2 (the
+    log posterior of y_j given x_t = x up to a constant in j), for a state x (d,) or rows x (B, d) against
+    the points ``y`` (n, d) with their squared norms ``y_norm2`` (n,); (n,) or (B, n)."""
+    return log_w + (alpha * (x @ y.T) - 0.5 * alpha * alpha * y_norm2) / sigma2
+
+
 def _torch_posterior_mean(model: DataModel, device: torch.device) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
     """y_hat(x; alpha, sigma^2) in torch for the supported models (tensors kept on ``device``)."""
     if isinstance(model, Gaussian):
@@ -82,8 +90,8 @@ def _torch_posterior_mean(model: DataModel, device: torch.device) -> Callable[[T
         log_w = torch.as_tensor(model._log_w, device=device)
 
         def empirical(x: Tensor, alpha: Tensor, sigma2: Tensor) -> Tensor:
-            y_, n2, lw = y.to(x.device), y_norm2.to(x.device), log_w.to(x.device)
-            logits = lw + (alpha * (x @ y_.T) - 0.5 * alpha * alpha * n2) / sigma2
+            y_ = y.to(x.device)
+            logits = empirical_logits(x, y_, y_norm2.to(x.device), log_w.to(x.device), alpha, sigma2)
             return torch.softmax(logits, dim=1) @ y_
         return empirical
     raise ValueError(f"denoiser: no torch port of the exact posterior mean for {type(model).__name__}; "

@@ -153,3 +153,47 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case):
     assert err.count("\n") == 1
     assert not out_dir.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == before                 # no staging folder left behind
+
+
+def _clusters(tmp_path) -> str:
+    rng = np.random.default_rng(0)
+    x = 0.3 * rng.standard_normal((60, 4))
+    x[:, 0] += np.where(rng.random(60) < 0.5, 1.0, -1.0)
+    return npy(tmp_path, x, "clusters.npy")
+
+
+def test_device_cpu_follows_the_exact_route_with_the_numpy_drift(tmp_path, capsys):
+    path = _clusters(tmp_path)
+    out = run_json(capsys, "--data", path, "--scale", "none", "--method", "exact", "--device", "cpu")
+    ref = dataset_critical_times(load_dataset(path, scale="none"), VPLinear(), method="exact")
+    assert out["exact_backend"] == {"backend": "numpy", "device": "cpu"}
+    assert out["t_c"] == pytest.approx(ref.t_c, rel=1e-12) and out["kind"] == ref.kind
+    gaussian = run_json(capsys, "--data", path, "--scale", "none", "--method", "gaussian", "--device", "cpu")
+    assert gaussian["exact_backend"] is None                                   # no exact route, no drift
+
+
+def test_device_on_a_gpu_follows_the_exact_route_with_the_torch_drift(tmp_path, capsys, monkeypatch):
+    """What --device auto/cuda does on a GPU machine, with the torch drift on the CPU standing in for the
+    GPU: the same t_c to 1e-8, and the backend in the JSON and the sidecar's config."""
+    from symbreak.experiments.measure import exact_drift
+
+    gpu = exact_drift.ExactBackend("torch", "cpu", exact_drift.torch_drift("cpu"))
+    monkeypatch.setattr(exact_drift, "exact_backend", lambda device: gpu)
+    path = _clusters(tmp_path)
+    out = run_json(capsys, "--data", path, "--scale", "none", "--method", "exact", "--out", str(tmp_path / "o"))
+    ref = dataset_critical_times(load_dataset(path, scale="none"), VPLinear(), method="exact")
+    assert out["exact_backend"] == {"backend": "torch", "device": "cpu"}
+    assert out["t_c"] == pytest.approx(ref.t_c, abs=1e-8) and out["kind"] == ref.kind
+    config = json.loads((tmp_path / "o" / "critical_time.config.json").read_text())["config"]
+    assert config["exact_backend"] == {"backend": "torch", "device": "cpu"}
+
+
+def test_device_cuda_without_cuda_is_refused_before_any_work(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    assert main(["critical-time", "--data", _clusters(tmp_path), "--device", "cuda", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--device: 'cuda' was asked for but CUDA is not available" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -152,3 +152,42 @@ def test_critical_time_with_a_user_model_reports_its_own_margin(tmp_path, monkey
     expected = critical_times(load_dataset("gmm-2d").model, VPLinear()).t_c
     assert doc["model"]["kind"] == "crossing"
     assert doc["model"]["critical"]["t"] == pytest.approx(expected, rel=2e-3)
+
+
+SCHEDULED_MODULE = """
+from symbreak.experiments.models.denoisers import ExactDenoiser
+from symbreak.theory import SymmetricDeltas, VPLinear, get_schedule
+
+
+def linear():
+    return ExactDenoiser(SymmetricDeltas(), VPLinear(), (1,))
+
+
+def cosine():
+    return ExactDenoiser(SymmetricDeltas(), get_schedule("vp-cosine"), (1,))
+"""
+
+
+class _ReachedTheData(Exception):
+    pass
+
+
+def test_validate_checks_t_min_against_the_models_schedule_before_any_work(tmp_path, monkeypatch, capsys):
+    """--t-min is checked against the --model's schedule (not --schedule's) before the data are loaded:
+    t = 0.995 lies beyond the vp-cosine schedule's T = 0.9946 but inside a VP-linear model's (0, 1], and
+    the other way round."""
+    from symbreak.analysis import datasets
+
+    (tmp_path / "my_scheduled.py").write_text(textwrap.dedent(SCHEDULED_MODULE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def reached(*args, **kwargs):
+        raise _ReachedTheData
+
+    monkeypatch.setattr(datasets, "load_dataset", reached)
+    with pytest.raises(_ReachedTheData):           # accepted: the run goes on to the data
+        main(["validate", "--data", "two-deltas", "--schedule", "vp-cosine", "--model", "my_scheduled:linear",
+              "--t-min", "0.995"])
+    assert main(["validate", "--data", "two-deltas", "--model", "my_scheduled:cosine", "--t-min", "0.995"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symbreak validate: error: --t-min") and err.count("\n") == 1, err
