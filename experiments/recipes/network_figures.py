@@ -37,7 +37,8 @@ Array = NDArray[np.float64]
 SCHEDULE = VPLinear()
 T_MIN = 0.02                      # branches are followed from T down to this t
 QUICK_STEPS, QUICK_BATCH = 300, 64  # quick mode: training steps and minibatch size of every network
-BRANCH_POINTS, BRANCH_POINTS_IMAGES = 61, 41  # network branch: logsnr grid points (d <= 2; digits, d = 64)
+BRANCH_POINTS, BRANCH_POINTS_IMAGES = 61, 41  # network branch: first step 1/(n - 1) of the logsnr range (d <= 2;
+                                              # digits, d = 64)
 EVENT_MARGIN = -0.4               # figure 4: events shown and listed have a margin at least this
 QUICK_DIGITS = 300                # quick mode: digits subset (network and exact score alike)
 NETWORK_COLOUR, EXACT_COLOUR = "#E69F00", "#0072B2"
@@ -276,7 +277,8 @@ def network_margins_caption(r: NetworkMarginsResult) -> str:
         "The stability margin (top eigenvalue of J/beta; J of the reverse-SDE drift, for the network the "
         "symmetric part of the Jacobian of its learned drift, obtained with torch.func) along the central fixed "
         "point, followed from t = 1 by Newton continuation, for the exact score of the training data (blue) and "
-        "for a trained eps-prediction MLP (orange dots: the network's logsnr grid; preconditioning below). t_c is "
+        "for a trained eps-prediction MLP (orange dots: its branch points, adaptive steps of the same "
+        "continuation; preconditioning below). t_c is "
         "the first event coming down from t = 1 (theory's one rule): an upward crossing of zero, a fold, or the "
         "first closest approach (a local maximum below zero, imperfect pitchfork) whatever its depth, counted only "
         "when its prominence stands above the margin's noise -- round-off for the exact score; for the network also "
