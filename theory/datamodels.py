@@ -246,6 +246,11 @@ class EmpiricalData(DataModel):
         self._log_w = (np.full(n, -math.log(n)) if weights is None
                        else np.log(probability_weights("weights", weights, n)))
 
+    @property
+    def log_weights(self) -> Array:
+        """log w0_j (N,): the points' prior log-weights (uniform: -log N)."""
+        return self._log_w
+
     def _chunks(self, batch: int = 1):
         """Slices of points for a scan over ``batch`` queries."""
         per_point = 8 * max(batch, 0 if self.y.dtype == np.float64 else self.dim)

@@ -18,10 +18,12 @@ models (here) and trained networks (``experiments.measure.branch``) are followed
   float64 (exact products of the stored values; data of at most ``RESIDENT_BYTES`` in float64 are
   centred and promoted once and kept); rows whose weight is below round-off
   (w_j < 1e-18 max w) are dropped, and when few rows are left they are gathered once per point.
+  Streamed data are passed in ``PARTS`` fixed parts of the rows, one thread each (BLAS releases the
+  interpreter; the parts depend on the data alone and are summed in order).
   For float32 data the inexact linear solves of Newton steps and the block iteration of the
   spectrum use float32 products (``Linearisation.approx``, no float64 copy of a chunk); the eigenvalues
-  themselves come from one float64 Rayleigh-Ritz pass (:func:`.continuation.top_eigen`). Memory
-  O(chunk d + N).
+  themselves come from one float64 Rayleigh-Ritz pass (:func:`.continuation.top_eigen`). Memory beyond
+  the data: O(chunk d + N) per part, and the gathered rows (fewer than ``GATHER_FRACTION`` N, float64).
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ EPS = float(np.finfo(np.float64).eps)
 CACHE_BYTES = 1 << 21      # float64 bytes per chunk of rows in a product (fits in the cache)
 STREAM_BYTES = 1 << 23     # float32 bytes per chunk of rows in a single-precision product (read in place)
 WEIGHT_FLOOR = 1e-18       # posterior weights below this times the largest are round-off
-GATHER_FRACTION = 0.25     # gather the kept rows once per point when fewer than this share is left
+GATHER_FRACTION = 0.1      # gather the kept rows once per point (float64) when fewer than this share is left
 RESIDENT_BYTES = 1 << 25   # data up to this size in float64 (32 MiB) are centred and promoted once
 PARTS = 2                  # streamed data: the rows are split into this many parts, each passed on its own thread
 NEWTON_TOL = 1e-10         # Newton's relative step tolerance for exact (float64) drifts
@@ -187,7 +189,7 @@ class EmpiricalDrift:
     @classmethod
     def of(cls, model: EmpiricalData, schedule: Schedule, dynamics: Dynamics = "sde",
            dense: bool = False) -> EmpiricalDrift:
-        drift = cls(model.y, schedule, dynamics, np.exp(model._log_w), dense)
+        drift = cls(model.y, schedule, dynamics, np.exp(model.log_weights), dense)
         drift.model = model
         return drift
 
@@ -281,9 +283,17 @@ class EmpiricalDrift:
         idx = None if len(keep) == self.n_points else keep
         rows = None
         if idx is not None and len(idx) < GATHER_FRACTION * self.n_points:
-            rows = (np.asarray(self.y[idx], dtype=np.float64) - self.mu if self.resident is None
-                    else self.resident[idx])
+            rows = self._gather(idx)
         return n, (w if idx is None else w[idx]), idx, rows, u
+
+    def _gather(self, idx: NDArray) -> Array:
+        """The rows ``idx``, centred, as one float64 block, filled chunk by chunk (no other copy of them)."""
+        if self.resident is not None:
+            return self.resident[idx]
+        rows = np.empty((len(idx), self.dim))
+        for yc, sl in self._chunks(idx):
+            rows[sl] = yc
+        return rows
 
     def _single(self, a: float, g: float, wk: Array, idx: NDArray | None, u: Array) -> Callable | None:
         """v -> (J / beta) v (v (d,) or a block (d, m)) in float32 arithmetic on float32 data read as stored

@@ -90,7 +90,7 @@ class TorchEmpiricalDrift:
            device: str | torch.device = "cpu", chunk_bytes: int | None = None) -> TorchEmpiricalDrift:
         if not isinstance(model, EmpiricalData):
             raise ValueError(f"model: the torch drift follows finite data (EmpiricalData), got {type(model).__name__}")
-        drift = cls(model.y, schedule, dynamics, np.exp(model._log_w), device, chunk_bytes)
+        drift = cls(model.y, schedule, dynamics, np.exp(model.log_weights), device, chunk_bytes)
         drift.model = model
         return drift
 

@@ -87,7 +87,7 @@ def _torch_posterior_mean(model: DataModel, device: torch.device) -> Callable[[T
     if isinstance(model, EmpiricalData):
         y = torch.as_tensor(np.asarray(model.y, dtype=np.float64), device=device)
         y_norm2 = (y * y).sum(1)
-        log_w = torch.as_tensor(model._log_w, device=device)
+        log_w = torch.as_tensor(model.log_weights, device=device)
 
         def empirical(x: Tensor, alpha: Tensor, sigma2: Tensor) -> Tensor:
             y_ = y.to(x.device)
