@@ -238,7 +238,7 @@ class EmpiricalDrift:
             for yc, sl in self._chunks(idx, rows, centred, bounds):
                 acc += fn(yc, sl)
             return acc
-        n = self.n_points if idx is None and rows is None else len(idx if rows is None else rows)
+        n = self.n_points if idx is None else len(idx)   # gathered rows are the rows idx
         return functools.reduce(np.add, self._map(part, n))
 
     def start(self, t: float) -> Array:
